@@ -1,0 +1,1 @@
+"""Bedside monitor for refractory hypotension."""
