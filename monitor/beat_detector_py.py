@@ -71,8 +71,7 @@ def as_sample_array(samples: object) -> np.ndarray:
     """Return a chunk as contiguous float64, or raise ValueError for a caller mistake."""
     if not isinstance(samples, np.ndarray):
         raise ValueError(
-            "samples must be a 1-D numpy array of pressures in mmHg, "
-            f"got {type(samples).__name__}"
+            f"samples must be a 1-D numpy array of pressures in mmHg, got {type(samples).__name__}"
         )
     if samples.ndim != 1:
         raise ValueError(f"samples must be 1-D, got an array of shape {samples.shape}")
@@ -376,7 +375,19 @@ class BeatDetector:
         if valid == 0:
             self._prev_beat = None
             self._beats.append(
-                (onset, end, onset, math.nan, math.nan, math.nan, math.nan, period, 60.0 / period, int(quality), False)
+                (
+                    onset,
+                    end,
+                    onset,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    math.nan,
+                    period,
+                    60.0 / period,
+                    int(quality),
+                    False,
+                )
             )
             return
         mean = total / valid
@@ -450,9 +461,10 @@ class BeatDetector:
             ):
                 quality |= Quality.ABRUPT_CHANGE
         if self._ref_pp == self._ref_pp:
-            if pp < s.damped_pulse_fraction * self._ref_pp and abs(
-                mean - self._ref_map
-            ) < s.damped_map_fraction * self._ref_map:
+            if (
+                pp < s.damped_pulse_fraction * self._ref_pp
+                and abs(mean - self._ref_map) < s.damped_map_fraction * self._ref_map
+            ):
                 quality |= Quality.DAMPED
         if quality & ~int(Quality.DAMPED | Quality.ISOLATED) == 0:
             if self._ref_pp == self._ref_pp:

@@ -113,7 +113,7 @@ class DetectorSettings:
     threshold_decay_after_s: float = 2.5  # lower the threshold after this long without a beat
     threshold_half_life_s: float = 1.0  # how fast it is lowered then
     min_threshold_mmhg: float = 1.5  # floor of the adaptive slope-sum threshold
-    onset_rise_fraction: float = 0.01  # onset: where the slope sum rises < 1% of its peak per sample
+    onset_rise_fraction: float = 0.01  # onset: slope sum rising < 1% of its peak per sample
 
     # Beat formation and no-pulse stretches
     no_pulse_s: float = 5.0  # no pulsatile beat for this long opens a no-pulse stretch

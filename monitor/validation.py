@@ -6,9 +6,98 @@ in the docs and the thresholds the tests enforce come from the same code.
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ReferenceRecord:
+    """A recording with reference onsets and hand-marked artifact intervals."""
+
+    name: str
+    samples: np.ndarray  # mmHg, NaN where missing
+    fs: float
+    onsets: np.ndarray  # reference beat onsets, sample indices
+    artifacts: np.ndarray  # (n, 2) sample intervals [start, end)
+    artifact_reasons: tuple[str, ...]
+
+
+def load_reference_record(folder: str | Path) -> ReferenceRecord:
+    """Read a record folder: ``abp.csv.gz``, ``meta.json``, ``wabp_onsets.txt``, ``artifacts.csv``.
+
+    The layout is the one of ``tests/data`` (see its README); ``artifacts.csv``
+    is optional and holds ``start_s,end_s,reason`` rows marked by hand.
+    """
+    folder = Path(folder)
+    fs = float(json.loads((folder / "meta.json").read_text())["fs"])
+    table = np.loadtxt(folder / "abp.csv.gz", delimiter=",", skiprows=1)
+    onsets = np.loadtxt(folder / "wabp_onsets.txt", dtype=np.int64, ndmin=1)
+    intervals: list[tuple[int, int]] = []
+    reasons: list[str] = []
+    marked = folder / "artifacts.csv"
+    if marked.exists():
+        with marked.open(newline="") as f:
+            for row in csv.DictReader(f):
+                start = int(round(float(row["start_s"]) * fs))
+                end = int(round(float(row["end_s"]) * fs))
+                intervals.append((start, end))
+                reasons.append(row["reason"])
+    return ReferenceRecord(
+        name=folder.name,
+        samples=np.ascontiguousarray(table[:, 1]),
+        fs=fs,
+        onsets=onsets,
+        artifacts=np.array(intervals, dtype=np.int64).reshape(-1, 2),
+        artifact_reasons=tuple(reasons),
+    )
+
+
+def resample_record(record: ReferenceRecord, fs: float) -> ReferenceRecord:
+    """The same record at another rate: linear interpolation, indices scaled.
+
+    A new sample next to a missing one is missing too, so gaps stay gaps.
+    """
+    ratio = fs / record.fs
+    n = int(np.floor((len(record.samples) - 1) * ratio)) + 1
+    position = np.arange(n) / ratio
+    known = np.isfinite(record.samples)
+    index = np.arange(len(record.samples))
+    samples = np.interp(position, index[known], record.samples[known])
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(np.ceil(position).astype(np.int64), len(record.samples) - 1)
+    samples[~known[below] | ~known[above]] = np.nan
+
+    def scale(i: np.ndarray) -> np.ndarray:
+        return np.round(i * ratio).astype(np.int64)
+
+    return ReferenceRecord(
+        name=record.name,
+        samples=samples,
+        fs=fs,
+        onsets=scale(record.onsets),
+        artifacts=scale(record.artifacts),
+        artifact_reasons=record.artifact_reasons,
+    )
+
+
+def run_detector(detector_class: type, samples: np.ndarray, fs: float, chunk_s: float = 1.0):
+    """Run a beat detector over a whole recording in chunks; return (beats, events)."""
+    detector = detector_class(fs)
+    step = max(1, int(round(chunk_s * fs)))
+    beats = []
+    events = []
+    for start in range(0, len(samples), step):
+        out = detector.push(samples[start : start + step])
+        beats.append(out.beats)
+        events.append(out.events)
+    out = detector.finish()
+    beats.append(out.beats)
+    events.append(out.events)
+    return np.concatenate(beats), np.concatenate(events)
 
 
 def match_onsets(
@@ -108,8 +197,8 @@ def score_beats(
     clean_share = float(np.mean(matched["clean"])) if len(matched) else float("nan")
 
     errors = []
-    ref_next = {int(r): int(n) for r, n in zip(reference[:-1], reference[1:])}
-    for beat, r in zip(matched, ref[ref_i]):
+    ref_next = {int(r): int(n) for r, n in zip(reference[:-1], reference[1:], strict=True)}
+    for beat, r in zip(matched, ref[ref_i], strict=True):
         end = ref_next.get(int(r))
         if not beat["clean"] or end is None:
             continue

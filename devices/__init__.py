@@ -1,0 +1,1 @@
+"""Device side of the wire: protocols, simulators, scenarios, replay."""

@@ -1,0 +1,51 @@
+"""Shared fixtures: both beat cores, and the real recordings in tests/data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor._beat_detector import BeatDetector as CompiledBeatDetector
+from monitor.beat_detector_py import BeatDetector as ReferenceBeatDetector
+from monitor.validation import ReferenceRecord, load_reference_record
+
+DATA = Path(__file__).parent / "data"
+
+#: Records with real pulses, scored against wabp's onsets.
+PULSATILE_RECORDS = (
+    "cliffordlab_TestICUdata",
+    "mimic2_s00001_3975656_0013",
+    "mimic2_s00001_3975656_0015",
+    "mimicdb_03700181",
+    "wfdbpy_mixedsignals",
+    "wfdbsw_xform_mimicdb237",
+)
+#: Records that are mostly a flat or disconnected line: no real beat.
+FLAT_LINE_RECORDS = (
+    "mimic2_s00001_3975656_0012",
+    "mimic3_s25047_3234460_0017",
+    "mimic3_s25047_3234460_0018",
+)
+ALL_RECORDS = PULSATILE_RECORDS + FLAT_LINE_RECORDS
+
+_records: dict[str, ReferenceRecord] = {}
+
+
+def reference_record(name: str) -> ReferenceRecord:
+    """A record from tests/data, read once per test session."""
+    if name not in _records:
+        _records[name] = load_reference_record(DATA / name)
+    return _records[name]
+
+
+#: Both cores, for tests that cannot take a fixture (hypothesis properties).
+BOTH_CORES = pytest.mark.parametrize(
+    "detector_class", [CompiledBeatDetector, ReferenceBeatDetector], ids=["compiled", "reference"]
+)
+
+
+@pytest.fixture(params=[CompiledBeatDetector, ReferenceBeatDetector], ids=["compiled", "reference"])
+def detector_class(request):
+    """Each behaviour test runs against the compiled core and its pure-Python twin."""
+    return request.param
