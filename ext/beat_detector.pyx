@@ -129,8 +129,10 @@ cdef class BeatDetector:
     cdef double* _d_ring
 
     # detection
-    cdef int64_t _half_eye, _eye, _learn_len, _expect, _timer, _lockout_until, _cross, _delay
-    cdef double _learn_sum, _decay, _t_floor, _ta, _t1
+    cdef int64_t _half_eye, _eye, _expect, _timer, _lockout_until, _cross, _delay
+    cdef int64_t _learn_block, _learn_blocks, _learn_n, _n_maxima
+    cdef double* _learn_maxima
+    cdef double _learn_max, _decay, _t_floor, _ta, _t1
     cdef bint _learning
     cdef Py_ssize_t _ssf_hist_len
     cdef double* _ssf_hist
@@ -164,6 +166,7 @@ cdef class BeatDetector:
         self._s1_ring = NULL
         self._d_ring = NULL
         self._ssf_hist = NULL
+        self._learn_maxima = NULL
         self._level_ring = NULL
         self._raw = NULL
         self._dec = NULL
@@ -218,8 +221,12 @@ cdef class BeatDetector:
 
         self._half_eye = t.half_eye
         self._eye = 2 * t.half_eye
-        self._learn_len = t.learning_len
-        self._learn_sum = 0.0
+        self._learn_block = t.learning_block
+        self._learn_blocks = t.learning_blocks
+        self._learn_n = 0
+        self._learn_max = 0.0
+        self._learn_maxima = _new_ring(self._learn_blocks)
+        self._n_maxima = 0
         self._learning = True
         self._expect = t.decay_after
         self._decay = t.decay_factor
@@ -266,6 +273,7 @@ cdef class BeatDetector:
         PyMem_Free(self._s1_ring)
         PyMem_Free(self._d_ring)
         PyMem_Free(self._ssf_hist)
+        PyMem_Free(self._learn_maxima)
         PyMem_Free(self._level_ring)
         PyMem_Free(self._raw)
         PyMem_Free(self._dec)
@@ -381,9 +389,15 @@ cdef class BeatDetector:
         self._dec[j & (self._dec_len - 1)] = xd
 
         if self._learning:
-            self._learn_sum += ssf
-            if j + 1 >= self._learn_len:
-                self._end_learning()
+            if ssf > self._learn_max:
+                self._learn_max = ssf
+            self._learn_n += 1
+            if self._learn_n % self._learn_block == 0:
+                self._learn_maxima[self._n_maxima] = self._learn_max
+                self._n_maxima += 1
+                self._learn_max = 0.0
+                if self._n_maxima == self._learn_blocks:
+                    self._end_learning()
             return
         self._timer += 1
         if self._cross < 0:
@@ -403,8 +417,20 @@ cdef class BeatDetector:
 
     cdef void _end_learning(self) noexcept:
         self._learning = False
-        cdef double mean_ssf = self._learn_sum / self._learn_len
-        self._ta = 3.0 * mean_ssf
+        cdef double* m = self._learn_maxima
+        cdef Py_ssize_t n = self._n_maxima, a, b
+        cdef double v
+        for a in range(1, n):  # insertion sort: a handful of values
+            v = m[a]
+            b = a - 1
+            while b >= 0 and m[b] > v:
+                m[b + 1] = m[b]
+                b -= 1
+            m[b + 1] = v
+        if n % 2:
+            self._ta = m[n // 2]
+        else:
+            self._ta = (m[n // 2 - 1] + m[n // 2]) / 2.0
         if self._ta < self._t_floor:
             self._ta = self._t_floor
         self._t1 = self._decision_threshold()

@@ -12,9 +12,12 @@ rate wabp was designed for), then per decimated sample:
 1. low-pass: two cascaded moving sums (Zong 2003: y(n) = 2y(n-1) - y(n-2)
    + x(n) - 2x(n-5) + x(n-10) at 125 Hz), normalised to mmHg;
 2. slope sum: sum over 128 ms of the positive increments of y;
-3. adaptive threshold learnt over the first 8 s, updated on every beat
-   (Ta += (peak - Ta) / 10, decision at Ta / 3), lowered after 2.5 s
-   without a beat; 250 ms eye-closing period;
+3. adaptive threshold Ta, updated on every beat (Ta += (peak - Ta) / 10,
+   decision at Ta / 3), lowered after 2.5 s without a beat; 250 ms
+   eye-closing period. wabp starts Ta at 3 x the mean slope sum of the
+   first 8 s and then re-reads those 8 s; a stream cannot re-read, so Ta
+   starts at the typical upstroke instead: the median of the slope sum's
+   maximum in each of the first 8 seconds;
 4. onset: back from the threshold crossing to where the slope sum stops
    rising (less than 1% of its peak per sample), minus the filter delay.
 
@@ -129,8 +132,11 @@ class BeatDetector:
         # Detection state (detection samples).
         self._half_eye = t.half_eye
         self._eye = 2 * t.half_eye
-        self._learn_len = t.learning_len
-        self._learn_sum = 0.0
+        self._learn_block = t.learning_block
+        self._learn_blocks = t.learning_blocks
+        self._learn_n = 0
+        self._learn_max = 0.0
+        self._learn_maxima: list[float] = []
         self._learning = True
         self._expect = t.decay_after
         self._decay = t.decay_factor
@@ -259,9 +265,14 @@ class BeatDetector:
         self._dec[j & (self._dec_len - 1)] = xd
 
         if self._learning:
-            self._learn_sum += ssf
-            if j + 1 >= self._learn_len:
-                self._end_learning()
+            if ssf > self._learn_max:
+                self._learn_max = ssf
+            self._learn_n += 1
+            if self._learn_n % self._learn_block == 0:
+                self._learn_maxima.append(self._learn_max)
+                self._learn_max = 0.0
+                if len(self._learn_maxima) == self._learn_blocks:
+                    self._end_learning()
             return
         self._timer += 1
         if self._cross < 0:
@@ -286,10 +297,14 @@ class BeatDetector:
         return t1 if t1 > self.settings.min_threshold_mmhg else self.settings.min_threshold_mmhg
 
     def _end_learning(self) -> None:
-        """wabp: the initial threshold is three times the mean slope sum."""
+        """Start the threshold at the median of the per-second slope-sum maxima."""
         self._learning = False
-        mean_ssf = self._learn_sum / self._learn_len
-        self._ta = 3.0 * mean_ssf
+        maxima = sorted(self._learn_maxima)
+        half = len(maxima) // 2
+        if len(maxima) % 2:
+            self._ta = maxima[half]
+        else:
+            self._ta = (maxima[half - 1] + maxima[half]) / 2.0
         if self._ta < self._t_floor:
             self._ta = self._t_floor
         self._t1 = self._decision_threshold()

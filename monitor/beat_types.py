@@ -108,7 +108,7 @@ class DetectorSettings:
     detection_rate_hz: float = 125.0  # decimate by floor(fs / this), at least 1
     lowpass_window_s: float = 0.040  # two cascaded moving sums (5 samples at 125 Hz)
     slope_window_s: float = 0.128  # slope-sum window (16 samples at 125 Hz)
-    learning_s: float = 8.0  # initial threshold from the mean slope sum
+    learning_s: float = 8.0  # initial threshold: median of per-second slope-sum maxima
     eye_closing_s: float = 0.25  # refractory period after a detection
     threshold_decay_after_s: float = 2.5  # lower the threshold after this long without a beat
     threshold_half_life_s: float = 1.0  # how fast it is lowered then
@@ -161,7 +161,8 @@ class DetectorTiming:
     lowpass_len: int  # each of the two moving sums
     slope_len: int  # slope-sum window
     half_eye: int  # peak search after a crossing; eye-closing is twice this
-    learning_len: int
+    learning_block: int  # detection samples per second of the learning period
+    learning_blocks: int  # seconds of learning
     decay_after: int  # detection samples without a beat before the threshold falls
     decay_factor: float  # per detection sample, once falling
     level_len: int  # detection samples averaged to classify a no-pulse stretch
@@ -184,7 +185,8 @@ def detector_timing(fs: float, settings: DetectorSettings) -> DetectorTiming:
         lowpass_len=max(1, round(s.lowpass_window_s * fd)),
         slope_len=max(1, round(s.slope_window_s * fd)),
         half_eye=half_eye,
-        learning_len=max(1, round(s.learning_s * fd)),
+        learning_block=max(1, round(fd)),
+        learning_blocks=max(1, round(s.learning_s)),
         decay_after=round(s.threshold_decay_after_s * fd),
         decay_factor=0.5 ** (1.0 / (s.threshold_half_life_s * fd)),
         level_len=max(1, round(2.0 * fd)),
