@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False, annotation_typing=False
 """Compiled streaming beat core: the product's implementation.
 
 Twin of ``monitor/beat_detector_py.py`` (read that file for the algorithm
@@ -112,12 +112,13 @@ cdef class BeatDetector:
     cdef double _tmin, _tmax, _min_threshold, _onset_rise, _near_zero, _phys_max
     cdef double _min_pp, _max_sbp, _min_map, _max_map, _min_rate, _max_rate
     cdef double _max_jump, _max_period_jump, _noise_slope, _max_variation
+    cdef double _hysteresis_fraction, _hysteresis_mmhg
     cdef double _clip_run_s, _flush_plateau_s, _flush_min, _damped_pp, _damped_map
     cdef double _reference_beats
 
     # decimation
     cdef Py_ssize_t _k, _acc_n
-    cdef double _acc, _hold
+    cdef double _fd, _acc, _hold
     cdef int64_t _j
     cdef bint _primed
 
@@ -193,6 +194,8 @@ cdef class BeatDetector:
         self._max_period_jump = s.max_period_jump_s
         self._noise_slope = s.noise_slope_mmhg_s
         self._max_variation = s.max_variation_ratio
+        self._hysteresis_fraction = s.variation_hysteresis_fraction
+        self._hysteresis_mmhg = s.variation_hysteresis_mmhg
         self._clip_run_s = s.clip_run_s
         self._flush_plateau_s = s.flush_plateau_s
         self._flush_min = s.flush_min_mmhg
@@ -202,6 +205,7 @@ cdef class BeatDetector:
 
         t = detector_timing(self.fs, s)
         self._k = t.decimation
+        self._fd = self.fs / t.decimation
         self._acc = 0.0
         self._acc_n = 0
         self._j = 0
@@ -238,7 +242,7 @@ cdef class BeatDetector:
         self._cross = -1
         self._ssf_hist_len = t.slope_capacity
         self._ssf_hist = _new_ring(self._ssf_hist_len)
-        self._delay = t.lowpass_len - 1
+        self._delay = t.onset_delay
 
         self._level_len = t.level_len
         self._level_ring = _new_ring(self._level_len)
@@ -487,16 +491,13 @@ cdef class BeatDetector:
         cdef double hi = -1.0 / 0.0
         cdef int64_t hi_at = onset
         cdef double lo = 1.0 / 0.0
-        cdef double neg_sum = 0.0
-        cdef int64_t neg_n = 0
         cdef bint out_of_range = False
-        cdef double prev = NAN
+        cdef double prev
         cdef double x, step
         cdef int64_t i
         for i in range(onset, end):
             x = raw[i & mask]
             if x != x:
-                prev = NAN
                 continue
             valid += 1
             total += x
@@ -507,11 +508,6 @@ cdef class BeatDetector:
                 lo = x
             if x < self._tmin or x > self._tmax:
                 out_of_range = True
-            step = x - prev
-            if step < 0.0:
-                neg_sum += step
-                neg_n += 1
-            prev = x
         cdef int64_t n = end - onset
         cdef double period = n / fs
         cdef int quality = 0
@@ -547,11 +543,47 @@ cdef class BeatDetector:
         cdef int64_t dmask = self._dec_len - 1
         cdef int64_t first = (onset + self._k - 1) // self._k
         cdef int64_t last = end // self._k
+        cdef double hysteresis = self._hysteresis_fraction * pp
+        if hysteresis < self._hysteresis_mmhg:
+            hysteresis = self._hysteresis_mmhg
+        cdef double neg_sum = 0.0
+        cdef int64_t neg_n = 0
         cdef double variation = 0.0
+        cdef double pivot = dec[first & dmask]
+        cdef double extreme = pivot
+        cdef int leg = 0
+        cdef double v
         cdef int64_t jj
         for jj in range(first, last):
-            step = dec[(jj + 1) & dmask] - dec[jj & dmask]
-            variation += step if step > 0.0 else -step
+            v = dec[(jj + 1) & dmask]
+            step = v - dec[jj & dmask]
+            if step < 0.0:
+                neg_sum += step
+                neg_n += 1
+            if leg == 0:
+                if v - pivot >= hysteresis:
+                    leg = 1
+                    extreme = v
+                elif pivot - v >= hysteresis:
+                    leg = -1
+                    extreme = v
+            elif leg > 0:
+                if v > extreme:
+                    extreme = v
+                elif extreme - v >= hysteresis:
+                    variation += extreme - pivot
+                    pivot = extreme
+                    extreme = v
+                    leg = -1
+            else:
+                if v < extreme:
+                    extreme = v
+                elif v - extreme >= hysteresis:
+                    variation += pivot - extreme
+                    pivot = extreme
+                    extreme = v
+                    leg = 1
+        variation += extreme - pivot if extreme > pivot else pivot - extreme
 
         if out_of_range or (rail_run + 1 >= 3 and rail_run / fs >= self._clip_run_s):
             quality |= Q_CLIPPED
@@ -570,7 +602,7 @@ cdef class BeatDetector:
             or rate > self._max_rate
         ):
             quality |= Q_IMPLAUSIBLE
-        if (neg_n > 0 and neg_sum / neg_n * fs < self._noise_slope) or (
+        if (neg_n > 0 and neg_sum / neg_n * self._fd < self._noise_slope) or (
             variation > self._max_variation * 2.0 * pp
         ):
             quality |= Q_NOISY

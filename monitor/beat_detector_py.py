@@ -111,6 +111,7 @@ class BeatDetector:
 
         t = detector_timing(self.fs, s)
         self._k = t.decimation
+        self._fd = self.fs / t.decimation
         self._acc = 0.0
         self._acc_n = 0
         self._j = 0  # detection samples processed
@@ -148,7 +149,7 @@ class BeatDetector:
         self._cross = -1  # detection index of a threshold crossing awaiting its peak
         self._ssf_hist_len = t.slope_capacity
         self._ssf_hist = [0.0] * t.slope_capacity
-        self._delay = t.lowpass_len - 1  # group delay of the low-pass
+        self._delay = t.onset_delay  # from where the onset search lands to the foot
 
         # Level of the detection trace, for classifying no-pulse stretches.
         self._level_len = t.level_len
@@ -359,14 +360,10 @@ class BeatDetector:
         hi = -math.inf
         hi_at = onset
         lo = math.inf
-        neg_sum = 0.0
-        neg_n = 0
         out_of_range = False
-        prev = math.nan
         for i in range(onset, end):
             x = raw[i & mask]
             if x != x:
-                prev = math.nan
                 continue
             valid += 1
             total += x
@@ -377,11 +374,6 @@ class BeatDetector:
                 lo = x
             if x < s.transducer_min_mmhg or x > s.transducer_max_mmhg:
                 out_of_range = True
-            step = x - prev
-            if step < 0.0:
-                neg_sum += step
-                neg_n += 1
-            prev = x
         n = end - onset
         period = n / fs
         quality = 0
@@ -431,15 +423,53 @@ class BeatDetector:
             prev = x
         rate = 60.0 / period
         onset_pressure = raw[onset & mask]
-        # Total variation of the decimated trace: a pulse rises once and falls once.
+        # On the detection trace (about 125 Hz, so independent of the rate):
+        # the mean negative slope (Sun 2006), and the total variation with a
+        # hysteresis that ignores sensor noise: a pulse rises once and falls
+        # once, noise and line manipulation add legs.
         dec = self._dec
         dmask = self._dec_len - 1
         first = (onset + self._k - 1) // self._k
         last = end // self._k
+        hysteresis = s.variation_hysteresis_fraction * pp
+        if hysteresis < s.variation_hysteresis_mmhg:
+            hysteresis = s.variation_hysteresis_mmhg
+        neg_sum = 0.0
+        neg_n = 0
         variation = 0.0
+        pivot = dec[first & dmask]
+        extreme = pivot
+        leg = 0  # +1 rising, -1 falling, 0 not yet moved by the hysteresis
         for j in range(first, last):
-            step = dec[(j + 1) & dmask] - dec[j & dmask]
-            variation += step if step > 0.0 else -step
+            v = dec[(j + 1) & dmask]
+            step = v - dec[j & dmask]
+            if step < 0.0:
+                neg_sum += step
+                neg_n += 1
+            if leg == 0:
+                if v - pivot >= hysteresis:
+                    leg = 1
+                    extreme = v
+                elif pivot - v >= hysteresis:
+                    leg = -1
+                    extreme = v
+            elif leg > 0:
+                if v > extreme:
+                    extreme = v
+                elif extreme - v >= hysteresis:
+                    variation += extreme - pivot
+                    pivot = extreme
+                    extreme = v
+                    leg = -1
+            else:
+                if v < extreme:
+                    extreme = v
+                elif v - extreme >= hysteresis:
+                    variation += pivot - extreme
+                    pivot = extreme
+                    extreme = v
+                    leg = 1
+        variation += extreme - pivot if extreme > pivot else pivot - extreme
 
         if out_of_range or (rail_run + 1 >= 3 and rail_run / fs >= s.clip_run_s):
             quality |= Quality.CLIPPED
@@ -458,7 +488,7 @@ class BeatDetector:
             or rate > s.max_pulse_rate_bpm
         ):
             quality |= Quality.IMPLAUSIBLE
-        if (neg_n > 0 and neg_sum / neg_n * fs < s.noise_slope_mmhg_s) or (
+        if (neg_n > 0 and neg_sum / neg_n * self._fd < s.noise_slope_mmhg_s) or (
             variation > s.max_variation_ratio * 2.0 * pp
         ):
             quality |= Quality.NOISY

@@ -114,6 +114,10 @@ class DetectorSettings:
     threshold_half_life_s: float = 1.0  # how fast it is lowered then
     min_threshold_mmhg: float = 1.5  # floor of the adaptive slope-sum threshold
     onset_rise_fraction: float = 0.01  # onset: slope sum rising < 1% of its peak per sample
+    # The search lands this long after the foot of the upstroke (the filtered
+    # slope needs a few samples to exceed 1% of its peak); calibrated on the
+    # synthetic generator's known feet, and it matches wabp's onsets.
+    onset_delay_s: float = 0.016
 
     # Beat formation and no-pulse stretches
     no_pulse_s: float = 5.0  # no pulsatile beat for this long opens a no-pulse stretch
@@ -133,6 +137,8 @@ class DetectorSettings:
     max_period_jump_s: float = 0.5
     noise_slope_mmhg_s: float = -375.0  # mean negative slope (-3 mmHg/sample at 125 Hz)
     max_variation_ratio: float = 1.6  # total variation / (2 x pulse pressure): one rise, one fall
+    variation_hysteresis_fraction: float = 0.1  # moves smaller than this share of the pulse
+    variation_hysteresis_mmhg: float = 1.0  # ... or than this are sensor noise, not legs
     clip_run_s: float = 0.1  # identical samples at the beat's extreme this long: a rail
     flush_plateau_s: float = 0.2  # flat top at least this long ...
     flush_min_mmhg: float = 150.0  # ... above this pressure: a fast flush
@@ -160,6 +166,7 @@ class DetectorTiming:
     decimation: int  # raw samples per detection sample
     lowpass_len: int  # each of the two moving sums
     slope_len: int  # slope-sum window
+    onset_delay: int  # detection samples from where the onset search lands to the foot
     half_eye: int  # peak search after a crossing; eye-closing is twice this
     learning_block: int  # detection samples per second of the learning period
     learning_blocks: int  # seconds of learning
@@ -184,6 +191,7 @@ def detector_timing(fs: float, settings: DetectorSettings) -> DetectorTiming:
         decimation=k,
         lowpass_len=max(1, round(s.lowpass_window_s * fd)),
         slope_len=max(1, round(s.slope_window_s * fd)),
+        onset_delay=round(s.onset_delay_s * fd),
         half_eye=half_eye,
         learning_block=max(1, round(fd)),
         learning_blocks=max(1, round(s.learning_s)),
