@@ -9,6 +9,7 @@ differently from the reference (aarch64 compilers do by default).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.ref cimport Py_INCREF
 from libc.math cimport NAN, fabs, isfinite
 from libc.stdint cimport int64_t, uint8_t, uint16_t
 from libc.string cimport memcpy
@@ -28,6 +29,10 @@ from monitor.beat_types import (
 )
 
 cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    # Steals a reference to descr; not declared in numpy's own .pxd.
+    object PyArray_Empty(int nd, cnp.npy_intp* dims, cnp.dtype descr, int fortran)
 
 # Quality bits and event kinds, as in monitor.beat_types.
 DEF Q_GAP = 1
@@ -74,6 +79,22 @@ _EMPTY_BEATS.flags.writeable = False
 _EMPTY_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
 _EMPTY_EVENTS.flags.writeable = False
 _EMPTY_OUTPUT = DetectorOutput(_EMPTY_BEATS, _EMPTY_EVENTS)
+
+# Building the output is most of a short push's cost: np.empty() parses its
+# dtype every call (~0.8 us), so arrays are made from the cached descriptors,
+# and the named tuple without its Python-level __new__.
+cdef cnp.dtype _BEAT_DESCR = BEAT_DTYPE
+cdef cnp.dtype _EVENT_DESCR = EVENT_DTYPE
+cdef object _new_tuple = tuple.__new__
+
+
+cdef cnp.ndarray _new_rows(cnp.dtype descr, Py_ssize_t n, const void* rows):
+    cdef cnp.npy_intp dims[1]
+    dims[0] = n
+    Py_INCREF(descr)  # PyArray_Empty steals a reference
+    cdef cnp.ndarray array = PyArray_Empty(1, dims, descr, 0)
+    memcpy(cnp.PyArray_DATA(array), rows, n * descr.itemsize)
+    return array
 
 
 cdef double* _new_ring(Py_ssize_t n) except NULL:
@@ -322,7 +343,7 @@ cdef class BeatDetector:
         return self._n
 
     # ------------------------------------------------------------ per sample
-    cdef inline void _step(self, double x) except *:
+    cdef inline int _step(self, double x) except -1:
         cdef int64_t i = self._n
         cdef double clamped
         if isfinite(x):
@@ -352,6 +373,7 @@ cdef class BeatDetector:
             if self._primed:
                 self._step_decimated(xd)
             self._j += 1
+        return 0
 
     cdef void _prime(self, double x) noexcept:
         cdef Py_ssize_t i
@@ -368,7 +390,7 @@ cdef class BeatDetector:
         self._last_pulse = self._n
 
     # -------------------------------------------------------- per decimated
-    cdef inline void _step_decimated(self, double xd) except *:
+    cdef inline int _step_decimated(self, double xd) except -1:
         cdef int64_t j = self._j
         cdef Py_ssize_t lp = j % self._lp_len
         self._s1 += xd - self._x_ring[lp]
@@ -402,7 +424,7 @@ cdef class BeatDetector:
                 self._learn_max = 0.0
                 if self._n_maxima == self._learn_blocks:
                     self._end_learning()
-            return
+            return 0
         self._timer += 1
         if self._cross < 0:
             if j >= self._lockout_until and ssf > self._t1:
@@ -414,6 +436,7 @@ cdef class BeatDetector:
             self._resolve_crossing(j)
         if self._condition != EV_GAP:
             self._watch_pulse(j)
+        return 0
 
     cdef inline double _decision_threshold(self) noexcept:
         cdef double t1 = self._ta / 3.0
@@ -441,7 +464,7 @@ cdef class BeatDetector:
         self._timer = 0
         self._last_pulse = self._n
 
-    cdef void _resolve_crossing(self, int64_t last) except *:
+    cdef int _resolve_crossing(self, int64_t last) except -1:
         cdef const double* hist = self._ssf_hist
         cdef int64_t mask = self._ssf_hist_len - 1
         cdef int64_t cross = self._cross
@@ -469,20 +492,22 @@ cdef class BeatDetector:
         if raw_onset < 0:
             raw_onset = 0
         self._add_onset(raw_onset)
+        return 0
 
     # ----------------------------------------------------------------- beats
-    cdef void _add_onset(self, int64_t onset) except *:
+    cdef int _add_onset(self, int64_t onset) except -1:
         cdef int64_t prev = self._prev_onset
         if onset <= prev:
-            return
+            return 0
         cdef int64_t oldest = self._n - self._raw_len
         if prev >= 0 and prev >= oldest and onset - prev <= self._max_beat:
             self._emit_beat(prev, onset)
         else:
             self._has_prev_beat = False
         self._prev_onset = onset
+        return 0
 
-    cdef void _emit_beat(self, int64_t onset, int64_t end) except *:
+    cdef int _emit_beat(self, int64_t onset, int64_t end) except -1:
         cdef double fs = self.fs
         cdef const double* raw = self._raw
         cdef int64_t mask = self._raw_len - 1
@@ -516,7 +541,7 @@ cdef class BeatDetector:
         if valid == 0:
             self._has_prev_beat = False
             self._append_beat(onset, end, onset, NAN, NAN, NAN, NAN, period, 60.0 / period, quality)
-            return
+            return 0
         cdef double mean = total / valid
         cdef double pp = hi - lo
         cdef double band = hi - (2.0 if 0.02 * hi < 2.0 else 0.02 * hi)
@@ -637,11 +662,12 @@ cdef class BeatDetector:
         self._append_beat(onset, end, hi_at, hi, lo, mean, pp, period, rate, quality)
         if not quality & (Q_NO_PULSATILITY | Q_ZEROING | Q_FLUSH | Q_GAP):
             self._pulse_seen(onset, end)
+        return 0
 
-    cdef void _append_beat(
+    cdef int _append_beat(
         self, int64_t onset, int64_t end, int64_t systolic_index, double sbp, double dbp,
         double mean, double pp, double period, double rate, int quality,
-    ) except *:
+    ) except -1:
         if self._n_beats == self._cap_beats:
             grown = <BeatRow*> PyMem_Realloc(self._beats, 2 * self._cap_beats * sizeof(BeatRow))
             if grown == NULL:
@@ -661,15 +687,17 @@ cdef class BeatDetector:
         row.quality = <uint16_t> quality
         row.clean = quality == 0
         self._n_beats += 1
+        return 0
 
     # ------------------------------------------------------ no-pulse stretches
-    cdef void _pulse_seen(self, int64_t onset, int64_t end) except *:
+    cdef int _pulse_seen(self, int64_t onset, int64_t end) except -1:
         if self._condition and self._condition != EV_GAP:
             self._end_condition(onset if onset > self._condition_since else self._condition_since)
         if end > self._last_pulse:
             self._last_pulse = end
+        return 0
 
-    cdef void _watch_pulse(self, int64_t j) except *:
+    cdef int _watch_pulse(self, int64_t j) except -1:
         cdef double level
         cdef int kind
         if self._condition == 0:
@@ -682,6 +710,7 @@ cdef class BeatDetector:
             if kind != self._condition:
                 self._end_condition(self._n)
                 self._begin_condition(kind, self._n, level)
+        return 0
 
     cdef inline double _level(self) noexcept:
         return _ring_sum(self._level_ring, self._level_len) / self._level_len
@@ -693,17 +722,19 @@ cdef class BeatDetector:
             return EV_NO_PULSE_HIGH
         return EV_NO_PULSE
 
-    cdef void _begin_condition(self, int kind, int64_t index, double level) except *:
+    cdef int _begin_condition(self, int kind, int64_t index, double level) except -1:
         self._condition = kind
         self._condition_since = index
         self._condition_j = self._j
         self._append_event(kind, True, index, level)
+        return 0
 
-    cdef void _end_condition(self, int64_t index) except *:
+    cdef int _end_condition(self, int64_t index) except -1:
         self._append_event(self._condition, False, index, NAN)
         self._condition = 0
+        return 0
 
-    cdef void _append_event(self, int kind, bint begin, int64_t index, double level) except *:
+    cdef int _append_event(self, int kind, bint begin, int64_t index, double level) except -1:
         if self._n_events == self._cap_events:
             grown = <EventRow*> PyMem_Realloc(self._events, 2 * self._cap_events * sizeof(EventRow))
             if grown == NULL:
@@ -716,6 +747,7 @@ cdef class BeatDetector:
         row.index = index
         row.level_mmhg = level
         self._n_events += 1
+        return 0
 
     # ---------------------------------------------------------------- output
     cdef object _drain(self):
@@ -724,11 +756,9 @@ cdef class BeatDetector:
         beats = _EMPTY_BEATS
         events = _EMPTY_EVENTS
         if self._n_beats:
-            beats = np.empty(self._n_beats, dtype=BEAT_DTYPE)
-            memcpy(cnp.PyArray_DATA(<cnp.ndarray> beats), self._beats, self._n_beats * sizeof(BeatRow))
+            beats = _new_rows(_BEAT_DESCR, self._n_beats, self._beats)
             self._n_beats = 0
         if self._n_events:
-            events = np.empty(self._n_events, dtype=EVENT_DTYPE)
-            memcpy(cnp.PyArray_DATA(<cnp.ndarray> events), self._events, self._n_events * sizeof(EventRow))
+            events = _new_rows(_EVENT_DESCR, self._n_events, self._events)
             self._n_events = 0
-        return DetectorOutput(beats, events)
+        return _new_tuple(DetectorOutput, (beats, events))

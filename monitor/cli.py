@@ -1,0 +1,186 @@
+"""The ``monitor`` command line: one subcommand per job.
+
+Only this module prints; a user's mistake ends in one line on stderr that
+names what was wrong, and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from typing import TextIO
+
+import numpy as np
+
+from monitor import core
+from monitor.beat_types import DetectorSettings, quality_names
+from monitor.records import RecordError, Recording, read_recording
+
+log = logging.getLogger(__name__)
+
+BEAT_COLUMNS = ("onset", "end", "time_s", "sbp", "dbp", "map", "pulse_rate", "clean", "flags")
+DEMO_RECORDING = "icu_hypotension_abp.csv.gz"
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for; the message says which."""
+
+
+def stream_beats(recording: Recording, chunk_s: float = 1.0):
+    """Feed a recording to the beat core as a live stream would; yield each output."""
+    detector = core.BeatDetector(recording.fs)
+    step = max(1, int(round(chunk_s * recording.fs)))
+    for start in range(0, len(recording.samples), step):
+        yield detector.push(recording.samples[start : start + step])
+    yield detector.finish()
+
+
+def write_beats_csv(recording: Recording, out: TextIO) -> int:
+    """Write one CSV row per beat; return how many beats were written."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(BEAT_COLUMNS)
+    count = 0
+    for output in stream_beats(recording):
+        for beat in output.beats:
+            writer.writerow(
+                (
+                    int(beat["onset"]),
+                    int(beat["end"]),
+                    f"{beat['onset'] / recording.fs:.3f}",
+                    f"{beat['sbp']:.1f}",
+                    f"{beat['dbp']:.1f}",
+                    f"{beat['map']:.2f}",
+                    f"{beat['pulse_rate']:.1f}",
+                    int(beat["clean"]),
+                    quality_names(int(beat["quality"])),
+                )
+            )
+            count += 1
+    return count
+
+
+def cmd_beats(args: argparse.Namespace) -> int:
+    recording = read_recording(args.record, fs=args.fs, channel=args.channel)
+    count = write_beats_csv(recording, sys.stdout)
+    log.info(
+        "%s: %d beats at %.3f Hz (%s core)",
+        recording.source,
+        count,
+        recording.fs,
+        core.IMPLEMENTATION,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    core.require_compiled()
+    source = resources.files("monitor") / "data" / DEMO_RECORDING
+    with resources.as_file(source) as path:
+        recording = read_recording(path)
+    window_s = args.window
+    print(
+        f"Beat core ({core.IMPLEMENTATION}) on a bundled ICU recording: "
+        f"{len(recording.samples) / recording.fs:.0f} s at {recording.fs:g} Hz, "
+        "streamed in 1 s chunks."
+    )
+    print(f"MAP trend: median of clean beats over each {window_s:g} s (target 65 mmHg)")
+    print(f"{'time':>9}  {'MAP':>5}  {'SBP/DBP':>9}  {'rate':>5}  {'clean':>5}  beats")
+    settings = DetectorSettings()
+    window: list[np.ndarray] = []
+    window_end = settings.learning_s + window_s
+    all_beats = []
+    for output in stream_beats(recording):
+        for beat in output.beats:
+            if beat["end"] / recording.fs > window_end:
+                _print_trend_row(window, window_end, recording.fs)
+                window = []
+                window_end += window_s * (1 + (beat["end"] / recording.fs - window_end) // window_s)
+            window.append(beat)
+            all_beats.append(beat)
+    if window:
+        _print_trend_row(window, window_end, recording.fs)
+    beats = np.array(all_beats)
+    clean = beats[beats["clean"]]
+    print(
+        f"{len(beats)} beats, {100 * len(clean) / max(1, len(beats)):.0f}% clean; "
+        f"median MAP {np.median(clean['map']):.1f} mmHg: "
+        + ("below" if np.median(clean["map"]) < 65 else "above")
+        + " the 65 mmHg target."
+    )
+    return 0
+
+
+def _print_trend_row(window: list, window_end: float, fs: float) -> None:
+    beats = np.array(window)
+    clean = beats[beats["clean"]]
+    if len(clean) == 0:
+        print(f"{window_end:>8.0f}s  {'--':>5}  {'--':>9}  {'--':>5}  {0:>4}%  {len(beats)}")
+        return
+    print(
+        f"{window_end:>8.0f}s  {np.median(clean['map']):>5.1f}  "
+        f"{np.median(clean['sbp']):>4.0f}/{np.median(clean['dbp']):<4.0f}  "
+        f"{np.median(clean['pulse_rate']):>5.0f}  "
+        f"{100 * len(clean) / len(beats):>4.0f}%  {len(beats)}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Bedside monitor for refractory hypotension "
+        "(decision-support research software, not a medical device).",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="log progress on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    beats = sub.add_parser(
+        "beats",
+        help="write the beats of a recording as CSV",
+        description="Detect the beats of an arterial pressure recording and write one CSV row "
+        "per beat to stdout: onset, end (sample indices), time_s, sbp, dbp, map, pulse_rate, "
+        "clean (0/1), flags (quality flags joined by '|').",
+    )
+    beats.add_argument(
+        "record",
+        help="a CSV (time in s, pressure in mmHg; .csv.gz too) or a WFDB record "
+        "(X.hea or X; needs the wfdb extra)",
+    )
+    beats.add_argument(
+        "--fs", type=float, help="sampling rate of a CSV in Hz (default: from its time column)"
+    )
+    beats.add_argument("--channel", help="WFDB signal to read (default: the one named ABP or ART)")
+    beats.set_defaults(run=cmd_beats)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the beat core on a bundled ICU recording and print its MAP trend",
+        description="Stream a bundled five-minute ICU recording through the compiled beat core "
+        "and print the MAP trend of clean beats.",
+    )
+    demo.add_argument(
+        "--window", type=float, default=30.0, help="trend window in seconds (default 30)"
+    )
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.run(args)
+    except (RecordError, UsageError, core.CoreUnavailableError) as exc:
+        print(f"monitor {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader went away (e.g. `| head`): not an error
+        return 0
