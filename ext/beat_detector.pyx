@@ -144,7 +144,7 @@ cdef class BeatDetector:
     cdef bint _primed
 
     # low-pass and slope sum
-    cdef Py_ssize_t _lp_len, _ssf_len
+    cdef Py_ssize_t _lp_len, _ssf_len, _lp_pos, _ssf_pos, _level_pos
     cdef double _lp_gain, _s1, _s2, _ssf, _y_prev
     cdef double* _x_ring
     cdef double* _s1_ring
@@ -234,6 +234,9 @@ cdef class BeatDetector:
         self._hold = 0.0
 
         self._lp_len = t.lowpass_len
+        self._lp_pos = 0
+        self._ssf_pos = 0
+        self._level_pos = 0
         self._lp_gain = 1.0 / (t.lowpass_len * t.lowpass_len)
         self._ssf_len = t.slope_len
         self._x_ring = _new_ring(self._lp_len)
@@ -373,6 +376,15 @@ cdef class BeatDetector:
             if self._primed:
                 self._step_decimated(xd)
             self._j += 1
+            self._lp_pos += 1
+            if self._lp_pos == self._lp_len:
+                self._lp_pos = 0
+            self._ssf_pos += 1
+            if self._ssf_pos == self._ssf_len:
+                self._ssf_pos = 0
+            self._level_pos += 1
+            if self._level_pos == self._level_len:
+                self._level_pos = 0
         return 0
 
     cdef void _prime(self, double x) noexcept:
@@ -392,12 +404,12 @@ cdef class BeatDetector:
     # -------------------------------------------------------- per decimated
     cdef inline int _step_decimated(self, double xd) except -1:
         cdef int64_t j = self._j
-        cdef Py_ssize_t lp = j % self._lp_len
+        cdef Py_ssize_t lp = self._lp_pos  # j % lowpass_len, kept without a division
         self._s1 += xd - self._x_ring[lp]
         self._x_ring[lp] = xd
         self._s2 += self._s1 - self._s1_ring[lp]
         self._s1_ring[lp] = self._s1
-        cdef Py_ssize_t w = j % self._ssf_len
+        cdef Py_ssize_t w = self._ssf_pos
         cdef double y = self._s2 * self._lp_gain
         cdef double d = y - self._y_prev
         if d < 0.0:
@@ -405,13 +417,13 @@ cdef class BeatDetector:
         self._y_prev = y
         self._ssf += d - self._d_ring[w]
         self._d_ring[w] = d
-        if j % RESYNC_PERIOD == RESYNC_PERIOD - 1:
+        if (j & (RESYNC_PERIOD - 1)) == RESYNC_PERIOD - 1:
             self._s1 = _ring_sum(self._x_ring, self._lp_len)
             self._s2 = _ring_sum(self._s1_ring, self._lp_len)
             self._ssf = _ring_sum(self._d_ring, self._ssf_len)
         cdef double ssf = self._ssf
         self._ssf_hist[j & (self._ssf_hist_len - 1)] = ssf
-        self._level_ring[j % self._level_len] = xd
+        self._level_ring[self._level_pos] = xd
         self._dec[j & (self._dec_len - 1)] = xd
 
         if self._learning:
