@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import logging
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import TextIO
 import numpy as np
 
 from monitor import core
-from monitor.beat_types import DetectorSettings, quality_names
+from monitor.beat_types import quality_names
 from monitor.records import RecordError, Recording, read_recording
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,33 @@ class UsageError(Exception):
     """A mistake in what the user asked for; the message says which."""
 
 
+def positive_number(text: str) -> float:
+    """argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (0.0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} must be a number above zero")
+    return value
+
+
+def new_detector(recording: Recording):
+    """The beat core for a recording, or a UsageError naming the file and its rate."""
+    try:
+        detector = core.BeatDetector(recording.fs)
+    except ValueError as exc:
+        raise UsageError(
+            f"{recording.source}: {exc}; if its time column is not in seconds, pass --fs"
+        ) from None
+    if core.IMPLEMENTATION != "compiled":
+        log.warning("beat core: pure-Python reference (%s is set)", core.PURE_PYTHON_SWITCH)
+    return detector
+
+
 def stream_beats(recording: Recording, chunk_s: float = 1.0):
     """Feed a recording to the beat core as a live stream would; yield each output."""
-    detector = core.BeatDetector(recording.fs)
+    detector = new_detector(recording)
     step = max(1, int(round(chunk_s * recording.fs)))
     for start in range(0, len(recording.samples), step):
         yield detector.push(recording.samples[start : start + step])
@@ -41,10 +66,12 @@ def stream_beats(recording: Recording, chunk_s: float = 1.0):
 
 def write_beats_csv(recording: Recording, out: TextIO) -> int:
     """Write one CSV row per beat; return how many beats were written."""
+    outputs = stream_beats(recording)
+    first = next(outputs)  # the detector is built (and the rate checked) before any output
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(BEAT_COLUMNS)
     count = 0
-    for output in stream_beats(recording):
+    for output in itertools.chain([first], outputs):
         for beat in output.beats:
             writer.writerow(
                 (
@@ -89,20 +116,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print(f"MAP trend: median of clean beats over each {window_s:g} s (target 65 mmHg)")
     print(f"{'time':>9}  {'MAP':>5}  {'SBP/DBP':>9}  {'rate':>5}  {'clean':>5}  beats")
-    settings = DetectorSettings()
     window: list[np.ndarray] = []
-    window_end = settings.learning_s + window_s
+    window_index = 0
     all_beats = []
     for output in stream_beats(recording):
         for beat in output.beats:
-            if beat["end"] / recording.fs > window_end:
-                _print_trend_row(window, window_end, recording.fs)
+            index = int(beat["end"] / recording.fs // window_s)
+            if index != window_index and window:
+                _print_trend_row(window, recording.fs)
                 window = []
-                window_end += window_s * (1 + (beat["end"] / recording.fs - window_end) // window_s)
+            window_index = index
             window.append(beat)
             all_beats.append(beat)
     if window:
-        _print_trend_row(window, window_end, recording.fs)
+        _print_trend_row(window, recording.fs)
     beats = np.array(all_beats)
     clean = beats[beats["clean"]]
     print(
@@ -114,14 +141,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_trend_row(window: list, window_end: float, fs: float) -> None:
+def _print_trend_row(window: list, fs: float) -> None:
+    """One trend line, stamped with the end of the window's last beat."""
     beats = np.array(window)
     clean = beats[beats["clean"]]
+    at = beats["end"][-1] / fs
     if len(clean) == 0:
-        print(f"{window_end:>8.0f}s  {'--':>5}  {'--':>9}  {'--':>5}  {0:>4}%  {len(beats)}")
+        print(f"{at:>8.0f}s  {'--':>5}  {'--':>9}  {'--':>5}  {0:>4}%  {len(beats)}")
         return
     print(
-        f"{window_end:>8.0f}s  {np.median(clean['map']):>5.1f}  "
+        f"{at:>8.0f}s  {np.median(clean['map']):>5.1f}  "
         f"{np.median(clean['sbp']):>4.0f}/{np.median(clean['dbp']):<4.0f}  "
         f"{np.median(clean['pulse_rate']):>5.0f}  "
         f"{100 * len(clean) / len(beats):>4.0f}%  {len(beats)}"
@@ -150,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(X.hea or X; needs the wfdb extra)",
     )
     beats.add_argument(
-        "--fs", type=float, help="sampling rate of a CSV in Hz (default: from its time column)"
+        "--fs",
+        type=positive_number,
+        help="sampling rate of a CSV in Hz (default: from its time column)",
     )
     beats.add_argument("--channel", help="WFDB signal to read (default: the one named ABP or ART)")
     beats.set_defaults(run=cmd_beats)
@@ -162,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and print the MAP trend of clean beats.",
     )
     demo.add_argument(
-        "--window", type=float, default=30.0, help="trend window in seconds (default 30)"
+        "--window", type=positive_number, default=30.0, help="trend window in seconds (default 30)"
     )
     demo.set_defaults(run=cmd_demo)
     return parser
@@ -176,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    log.info("beat core: %s", core.IMPLEMENTATION)
     try:
         return args.run(args)
     except (RecordError, UsageError, core.CoreUnavailableError) as exc:

@@ -215,5 +215,5 @@ def score_beats(
         map_error_p95=float(np.percentile(err, 95)) if len(err) else float("nan"),
         map_error_max=float(np.max(err)) if len(err) else float("nan"),
         artifact_beats=int(np.sum(in_artifact & (onsets >= start))),
-        clean_in_artifact=int(np.sum(in_artifact & beats["clean"])),
+        clean_in_artifact=int(np.sum(in_artifact & (onsets >= start) & beats["clean"])),
     )
