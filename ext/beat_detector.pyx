@@ -9,6 +9,7 @@ differently from the reference (aarch64 compilers do by default).
 """
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize
 from cpython.ref cimport Py_INCREF
 from libc.math cimport NAN, fabs, isfinite
 from libc.stdint cimport int64_t, uint8_t, uint16_t
@@ -32,7 +33,10 @@ cnp.import_array()
 
 cdef extern from "numpy/arrayobject.h":
     # Steals a reference to descr; not declared in numpy's own .pxd.
-    object PyArray_Empty(int nd, cnp.npy_intp* dims, cnp.dtype descr, int fortran)
+    object PyArray_NewFromDescr(
+        object subtype, cnp.dtype descr, int nd, cnp.npy_intp* dims,
+        cnp.npy_intp* strides, void* data, int flags, object obj
+    )
 
 # Quality bits and event kinds, as in monitor.beat_types.
 DEF Q_GAP = 1
@@ -80,20 +84,26 @@ _EMPTY_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
 _EMPTY_EVENTS.flags.writeable = False
 _EMPTY_OUTPUT = DetectorOutput(_EMPTY_BEATS, _EMPTY_EVENTS)
 
-# Building the output is most of a short push's cost: np.empty() parses its
-# dtype every call (~0.8 us), so arrays are made from the cached descriptors,
-# and the named tuple without its Python-level __new__.
+# Building the output is most of a short push's cost. np.empty() parses its
+# dtype on every call, and numpy 2 also works out how to zero-fill a
+# structured dtype for every array it allocates (several thousand
+# instructions); so the rows are copied into a bytearray, the array is made
+# on that memory from a cached descriptor, and the named tuple is made
+# without its Python-level __new__.
 cdef cnp.dtype _BEAT_DESCR = BEAT_DTYPE
 cdef cnp.dtype _EVENT_DESCR = EVENT_DTYPE
 cdef object _new_tuple = tuple.__new__
 
 
 cdef cnp.ndarray _new_rows(cnp.dtype descr, Py_ssize_t n, const void* rows):
+    cdef object memory = PyByteArray_FromStringAndSize(<const char*> rows, n * descr.itemsize)
     cdef cnp.npy_intp dims[1]
     dims[0] = n
-    Py_INCREF(descr)  # PyArray_Empty steals a reference
-    cdef cnp.ndarray array = PyArray_Empty(1, dims, descr, 0)
-    memcpy(cnp.PyArray_DATA(array), rows, n * descr.itemsize)
+    Py_INCREF(descr)  # PyArray_NewFromDescr steals a reference
+    cdef cnp.ndarray array = PyArray_NewFromDescr(
+        np.ndarray, descr, 1, dims, NULL, PyByteArray_AS_STRING(memory), cnp.NPY_ARRAY_CARRAY, None
+    )
+    cnp.set_array_base(array, memory)
     return array
 
 
@@ -446,7 +456,9 @@ cdef class BeatDetector:
                 self._t1 = self._decision_threshold()
         if self._cross >= 0 and j >= self._cross + self._half_eye:
             self._resolve_crossing(j)
-        if self._condition != EV_GAP:
+        if self._condition != EV_GAP and (
+            self._condition or self._n - self._last_pulse > self._max_beat
+        ):
             self._watch_pulse(j)
         return 0
 
@@ -532,19 +544,31 @@ cdef class BeatDetector:
         cdef double prev
         cdef double x, step
         cdef int64_t i
+        cdef int64_t same = 0, hi_run = 0, lo_run = 0
+        prev = NAN
         for i in range(onset, end):
             x = raw[i & mask]
             if x != x:
+                prev = NAN
+                same = 0
                 continue
             valid += 1
             total += x
+            same = same + 1 if x == prev else 0
             if x > hi:
                 hi = x
                 hi_at = i
+                hi_run = 0
+            elif x == hi and same > hi_run:
+                hi_run = same
             if x < lo:
                 lo = x
+                lo_run = 0
+            elif x == lo and same > lo_run:
+                lo_run = same
             if x < self._tmin or x > self._tmax:
                 out_of_range = True
+            prev = x
         cdef int64_t n = end - onset
         cdef double period = n / fs
         cdef int quality = 0
@@ -556,24 +580,18 @@ cdef class BeatDetector:
             return 0
         cdef double mean = total / valid
         cdef double pp = hi - lo
-        cdef double band = hi - (2.0 if 0.02 * hi < 2.0 else 0.02 * hi)
-        cdef int64_t top_run = 0, run = 0, rail_run = 0, same = 0
-        prev = NAN
-        for i in range(onset, end):
-            x = raw[i & mask]
-            if x >= band:
-                run += 1
-                if run > top_run:
-                    top_run = run
-            else:
-                run = 0
-            if x == prev and (x == hi or x == lo):
-                same += 1
-                if same > rail_run:
-                    rail_run = same
-            else:
-                same = 0
-            prev = x
+        cdef int64_t rail_run = hi_run if hi_run > lo_run else lo_run
+        cdef int64_t top_run = 0, run = 0
+        cdef double band
+        if hi >= self._flush_min:
+            band = hi - (2.0 if 0.02 * hi < 2.0 else 0.02 * hi)
+            for i in range(onset, end):
+                if raw[i & mask] >= band:
+                    run += 1
+                    if run > top_run:
+                        top_run = run
+                else:
+                    run = 0
         cdef double rate = 60.0 / period
         cdef double onset_pressure = raw[onset & mask]
         cdef const double* dec = self._dec

@@ -284,7 +284,9 @@ class BeatDetector:
                 self._t1 = self._decision_threshold()
         if self._cross >= 0 and j >= self._cross + self._half_eye:
             self._resolve_crossing(j)
-        if self._condition != EventKind.GAP:
+        if self._condition != EventKind.GAP and (
+            self._condition or self._n - self._last_pulse > self._max_beat
+        ):
             self._watch_pulse(j)
 
     def _resync(self) -> None:
@@ -361,19 +363,36 @@ class BeatDetector:
         hi_at = onset
         lo = math.inf
         out_of_range = False
+        # Longest runs of identical samples at the extremes (an ADC rail),
+        # counted in the same pass: a run at the final maximum can only
+        # start once that maximum has been reached.
+        prev = math.nan
+        same = 0
+        hi_run = 0
+        lo_run = 0
         for i in range(onset, end):
             x = raw[i & mask]
             if x != x:
+                prev = math.nan
+                same = 0
                 continue
             valid += 1
             total += x
+            same = same + 1 if x == prev else 0
             if x > hi:
                 hi = x
                 hi_at = i
+                hi_run = 0
+            elif x == hi and same > hi_run:
+                hi_run = same
             if x < lo:
                 lo = x
+                lo_run = 0
+            elif x == lo and same > lo_run:
+                lo_run = same
             if x < s.transducer_min_mmhg or x > s.transducer_max_mmhg:
                 out_of_range = True
+            prev = x
         n = end - onset
         period = n / fs
         quality = 0
@@ -399,28 +418,19 @@ class BeatDetector:
             return
         mean = total / valid
         pp = hi - lo
-        # Longest runs: at the top (within a flush band) and of identical extreme values.
-        band = hi - (2.0 if 0.02 * hi < 2.0 else 0.02 * hi)
+        rail_run = hi_run if hi_run > lo_run else lo_run
+        # Longest run near the top, only where a flush is possible at all.
         top_run = 0
-        run = 0
-        rail_run = 0
-        same = 0
-        prev = math.nan
-        for i in range(onset, end):
-            x = raw[i & mask]
-            if x >= band:
-                run += 1
-                if run > top_run:
-                    top_run = run
-            else:
-                run = 0
-            if x == prev and (x == hi or x == lo):
-                same += 1
-                if same > rail_run:
-                    rail_run = same
-            else:
-                same = 0
-            prev = x
+        if hi >= s.flush_min_mmhg:
+            band = hi - (2.0 if 0.02 * hi < 2.0 else 0.02 * hi)
+            run = 0
+            for i in range(onset, end):
+                if raw[i & mask] >= band:
+                    run += 1
+                    if run > top_run:
+                        top_run = run
+                else:
+                    run = 0
         rate = 60.0 / period
         onset_pressure = raw[onset & mask]
         # On the detection trace (about 125 Hz, so independent of the rate):
