@@ -19,7 +19,8 @@ rate wabp was designed for), then per decimated sample:
    starts at the typical upstroke instead: the median of the slope sum's
    maximum in each of the first 8 seconds;
 4. onset: back from the threshold crossing to where the slope sum stops
-   rising (less than 1% of its peak per sample), minus the filter delay.
+   rising (less than 1% of its peak per sample), less the 16 ms by which
+   that search lands after the foot.
 
 A beat spans one onset to the next; its values come from the raw samples
 (MAP is their mean over the beat: the area divided by the duration), and

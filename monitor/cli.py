@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from typing import TextIO
 
 import numpy as np
 
 from monitor import core
-from monitor.beat_types import quality_names
+from monitor.beat_types import DetectorOutput, quality_names
+from monitor.core import push_in_chunks
 from monitor.records import RecordError, Recording, read_recording
 
 log = logging.getLogger(__name__)
@@ -55,23 +55,23 @@ def new_detector(recording: Recording):
     return detector
 
 
-def stream_beats(recording: Recording, chunk_s: float = 1.0):
-    """Feed a recording to the beat core as a live stream would; yield each output."""
+def stream_beats(recording: Recording, chunk_s: float = 1.0) -> Iterator[DetectorOutput]:
+    """Feed a recording to the beat core as a live stream would.
+
+    The detector is built here, before anything is yielded, so a rate it
+    cannot run at is refused before any output is written.
+    """
     detector = new_detector(recording)
-    step = max(1, int(round(chunk_s * recording.fs)))
-    for start in range(0, len(recording.samples), step):
-        yield detector.push(recording.samples[start : start + step])
-    yield detector.finish()
+    return push_in_chunks(detector, recording.samples, max(1, int(round(chunk_s * recording.fs))))
 
 
 def write_beats_csv(recording: Recording, out: TextIO) -> int:
     """Write one CSV row per beat; return how many beats were written."""
     outputs = stream_beats(recording)
-    first = next(outputs)  # the detector is built (and the rate checked) before any output
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(BEAT_COLUMNS)
     count = 0
-    for output in itertools.chain([first], outputs):
+    for output in outputs:
         for beat in output.beats:
             writer.writerow(
                 (

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+
+import numpy as np
 
 from monitor.beat_detector_py import BeatDetector as ReferenceBeatDetector
+from monitor.beat_types import DetectorOutput
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +64,10 @@ def require_compiled() -> None:
     raise CoreUnavailableError(
         f"the compiled beat core is not built ({_compiled_error}); {HOW_TO_BUILD}"
     )
+
+
+def push_in_chunks(detector, samples: np.ndarray, chunk_len: int) -> Iterator[DetectorOutput]:
+    """Feed a recording to a detector as a serial reader would; yield each output, then finish()."""
+    for start in range(0, len(samples), chunk_len):
+        yield detector.push(samples[start : start + chunk_len])
+    yield detector.finish()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from monitor.core import push_in_chunks
+
 
 @dataclass(frozen=True)
 class ReferenceRecord:
@@ -86,18 +88,11 @@ def resample_record(record: ReferenceRecord, fs: float) -> ReferenceRecord:
 
 def run_detector(detector_class: type, samples: np.ndarray, fs: float, chunk_s: float = 1.0):
     """Run a beat detector over a whole recording in chunks; return (beats, events)."""
-    detector = detector_class(fs)
-    step = max(1, int(round(chunk_s * fs)))
-    beats = []
-    events = []
-    for start in range(0, len(samples), step):
-        out = detector.push(samples[start : start + step])
-        beats.append(out.beats)
-        events.append(out.events)
-    out = detector.finish()
-    beats.append(out.beats)
-    events.append(out.events)
-    return np.concatenate(beats), np.concatenate(events)
+    outputs = list(push_in_chunks(detector_class(fs), samples, max(1, int(round(chunk_s * fs)))))
+    return (
+        np.concatenate([out.beats for out in outputs]),
+        np.concatenate([out.events for out in outputs]),
+    )
 
 
 def match_onsets(
