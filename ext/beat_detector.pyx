@@ -55,7 +55,7 @@ DEF EV_NO_PULSE = 3
 DEF EV_NO_PULSE_HIGH = 4
 DEF RESYNC_PERIOD = 4096
 
-assert int(Quality.ISOLATED) == Q_ISOLATED and len(Quality) == 10
+assert int(Quality.ISOLATED) == Q_ISOLATED and len(Quality) == 11  # + TRANSDUCER_FAULT, set outside
 
 cdef packed struct BeatRow:
     int64_t onset

@@ -64,6 +64,7 @@ class Quality(enum.IntFlag):
     ABRUPT_CHANGE = 1 << 7  # jump from the previous beat no physiology makes
     NOISY = 1 << 8  # steep negative slopes: line manipulation, blood draw, noise
     ISOLATED = 1 << 9  # no trustworthy beat just before it: first of a run, or after an artifact
+    TRANSDUCER_FAULT = 1 << 10  # the front end reported a fault (set by the stream, not the core)
 
 
 #: Flag names as written in CSV output, lowest bit first.

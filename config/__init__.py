@@ -1,0 +1,1 @@
+"""The unit's default configuration and drug table, installed as ``monitor.defaults``."""

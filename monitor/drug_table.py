@@ -1,0 +1,146 @@
+"""The vasopressor table (``config/drugs.toml``): which drug a pump code means, and its NEE factor.
+
+The table is data that biomedical staff review, so loading it is strict:
+an unknown key, a duplicate code or a unit the infusion arithmetic does
+not know is an error naming the file and the entry, never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from devices.infusion import DOSE_UNITS
+
+DEFAULT_TABLE = "drugs.toml"
+_DRUG_KEYS = {"name", "dose_unit", "nee_factor", "source", "codes", "salt"}
+_SALT_KEYS = {"form", "codes", "base_fraction", "source"}
+
+
+class DrugTableError(ValueError):
+    """A drug table that cannot be trusted; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class Drug:
+    """What a pump code means: the drug, its dose unit, and how its concentration is stated.
+
+    ``nee_factor`` is None for agents outside the equivalence table (shown,
+    never summed); ``base_fraction`` is 1 unless the code's concentration is
+    stated as a salt.
+    """
+
+    name: str
+    dose_unit: str
+    nee_factor: float | None
+    source: str
+    code: str
+    base_fraction: float = 1.0
+    salt_form: str | None = None
+
+
+@dataclass(frozen=True)
+class DrugTable:
+    version: str
+    source: str
+    by_code: dict[str, Drug]
+
+    def lookup(self, code: str) -> Drug | None:
+        """The drug a pump code means (codes are matched case-insensitively), or None."""
+        return self.by_code.get(code.upper())
+
+
+def load_drug_table(path: str | Path | None = None) -> DrugTable:
+    """Load and check a drug table; the packaged one when ``path`` is None."""
+    if path is None:
+        resource = resources.files("monitor.defaults") / DEFAULT_TABLE
+        where, text = f"packaged {DEFAULT_TABLE}", resource.read_text(encoding="utf-8")
+    else:
+        where = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DrugTableError(f"{where}: cannot read the drug table: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DrugTableError(f"{where}: not valid TOML: {exc}") from None
+    return _build(where, data)
+
+
+def _build(where: str, data: dict) -> DrugTable:
+    unknown = set(data) - {"version", "drug"}
+    if unknown:
+        raise DrugTableError(f"{where}: unknown top-level keys {sorted(unknown)}")
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise DrugTableError(f"{where}: 'version' must be a non-empty string")
+    by_code: dict[str, Drug] = {}
+    for i, entry in enumerate(data.get("drug", [])):
+        for drug in _entry_drugs(f"{where}: drug[{i}]", entry):
+            if drug.code in by_code:
+                raise DrugTableError(
+                    f"{where}: drug[{i}] code {drug.code!r} is already used by "
+                    f"{by_code[drug.code].name}"
+                )
+            by_code[drug.code] = drug
+    if not by_code:
+        raise DrugTableError(f"{where}: no drugs")
+    return DrugTable(version, where, by_code)
+
+
+def _entry_drugs(where: str, entry: dict) -> list[Drug]:
+    unknown = set(entry) - _DRUG_KEYS
+    if unknown:
+        raise DrugTableError(f"{where}: unknown keys {sorted(unknown)}")
+    name, unit, source = entry.get("name"), entry.get("dose_unit"), entry.get("source")
+    if not (isinstance(name, str) and name == name.lower() and name):
+        raise DrugTableError(f"{where}: 'name' must be the lowercase international name")
+    if unit not in DOSE_UNITS:
+        raise DrugTableError(
+            f"{where} ({name}): dose_unit {unit!r} is not one of {list(DOSE_UNITS)}"
+        )
+    if not (isinstance(source, str) and source):
+        raise DrugTableError(f"{where} ({name}): every entry needs a 'source'")
+    factor = entry.get("nee_factor")
+    if factor is not None and not (
+        isinstance(factor, int | float) and math.isfinite(factor) and factor > 0
+    ):
+        raise DrugTableError(f"{where} ({name}): nee_factor must be a positive number")
+    drugs = [
+        Drug(name, unit, None if factor is None else float(factor), source, code)
+        for code in _codes(where, entry)
+    ]
+    for j, salt in enumerate(entry.get("salt", [])):
+        here = f"{where}.salt[{j}] ({name})"
+        unknown = set(salt) - _SALT_KEYS
+        if unknown:
+            raise DrugTableError(f"{here}: unknown keys {sorted(unknown)}")
+        fraction = salt.get("base_fraction")
+        if not (isinstance(fraction, float) and 0.0 < fraction <= 1.0):
+            raise DrugTableError(f"{here}: base_fraction must be a number in (0, 1]")
+        if not salt.get("source") or not salt.get("form"):
+            raise DrugTableError(f"{here}: a salt needs 'form' and 'source'")
+        drugs += [
+            Drug(
+                name,
+                unit,
+                None if factor is None else float(factor),
+                salt["source"],
+                code,
+                fraction,
+                salt["form"],
+            )
+            for code in _codes(here, salt)
+        ]
+    return drugs
+
+
+def _codes(where: str, entry: dict) -> list[str]:
+    codes = entry.get("codes")
+    if not (isinstance(codes, list) and codes and all(isinstance(c, str) and c for c in codes)):
+        raise DrugTableError(f"{where}: 'codes' must be a non-empty list of pump codes")
+    return [code.upper() for code in codes]
