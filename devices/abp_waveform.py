@@ -10,6 +10,11 @@ sinusoid. The true MAP of a beat is therefore the exact integral of the
 continuous noise-free pressure over the beat divided by its duration, not a
 mean of samples.
 
+The beats are planned first (a few numbers each), so ``AbpGenerator`` can
+render any range of samples on demand: a simulator plays hours at up to
+1000 Hz chunk by chunk, and any split gives the same samples as the whole.
+``synthesize_abp`` renders a whole record at once.
+
 Conventions a detector test must know:
 
 * sample ``k`` is taken at ``k / fs`` seconds;
@@ -28,6 +33,7 @@ Conventions a detector test must know:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,6 +52,9 @@ _DICROTIC = (0.12, 0.36, 0.035)
 
 _UPSTROKE_S_AT_75_BPM = 0.1
 _MIN_HR_BPM, _MAX_HR_BPM = 20.0, 300.0
+# Samples per noise generator (4 to 40 s at 1000 to 100 Hz): a range draws
+# at most one block beyond itself at each end, at some 30 us a block.
+_NOISE_BLOCK = 4096
 
 
 def _runoff(v: np.ndarray) -> np.ndarray:
@@ -92,14 +101,24 @@ def beat_template(phase: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class SyntheticAbp:
-    """A pressure record and the truth about its beats.
+class BeatTruth:
+    """The truth about a record's beats, known before any of its samples.
 
     ``beat_map[i]`` is the exact mean of the noise-free continuous pressure
     over ``[onset_times_s[i], onset_times_s[i + 1])``; ``onsets`` are
     ``ceil(onset_times_s * fs)``. Only onsets inside the record are listed;
     the partial beats before the first and after the last have no truth.
     """
+
+    fs: float
+    onsets: np.ndarray
+    onset_times_s: np.ndarray
+    beat_map: np.ndarray
+
+
+@dataclass(frozen=True)
+class SyntheticAbp:
+    """A pressure record and the truth about its beats, as in ``BeatTruth``."""
 
     samples: np.ndarray
     fs: float
@@ -146,6 +165,139 @@ def _beat_times(
     return np.array(times)
 
 
+class AbpGenerator:
+    """An ABP record planned beat by beat up front and rendered range by range.
+
+    A simulator playing hours at up to 1000 Hz cannot hold the record, but
+    it can hold the plan: a few numbers per beat. ``render(start, stop)``
+    costs in proportion to ``stop - start`` and is chunk-invariant: any
+    split of a range renders, concatenated, bit-identical to the whole.
+
+    Heart rate, MAP and pulse pressure are constants or callables of time in
+    seconds (evaluated at each beat's onset, clamped to the record). Each
+    beat's diastolic pressure is set so its MAP lands on the requested one;
+    the breath then adds a sinusoid of ``respiratory_swing_mmhg`` peak to
+    peak, included in the truth. ``hr_variability`` is the SD of the
+    beat-to-beat period as a fraction of the period. White noise of
+    ``noise_mmhg`` SD is added to the samples only; it draws from its own
+    stream, so changing it never moves the beats. That stream is cut into
+    blocks of 4096 samples, block ``b`` drawn from child ``b`` of its seed
+    sequence, so a range draws its noise without drawing what precedes it.
+    """
+
+    def __init__(
+        self,
+        duration_s: float,
+        fs: float,
+        *,
+        heart_rate_bpm: Trajectory = 75.0,
+        map_mmhg: Trajectory = 75.0,
+        pulse_pressure_mmhg: Trajectory = 45.0,
+        respiratory_rate_bpm: float = 14.0,
+        respiratory_swing_mmhg: float = 4.0,
+        hr_variability: float = 0.01,
+        noise_mmhg: float = 0.3,
+        seed: int = 0,
+    ) -> None:
+        _check_number("duration_s", duration_s, 1e-3)
+        _check_number("fs", fs, 1.0)
+        _check_number("respiratory_rate_bpm", respiratory_rate_bpm, 0.0, 60.0)
+        _check_number("respiratory_swing_mmhg", respiratory_swing_mmhg, 0.0)
+        _check_number("hr_variability", hr_variability, 0.0, 0.2)
+        _check_number("noise_mmhg", noise_mmhg, 0.0)
+        n = round(duration_s * fs)
+        if n < 2:
+            raise ValueError(f"{duration_s} s at {fs} Hz is fewer than two samples")
+        self.n_samples: int = n
+        self.fs: float = float(fs)
+        t_last = (n - 1) / self.fs
+        beats_seed, self._noise_seed = np.random.SeedSequence(seed).spawn(2)
+
+        def clamp(t: float) -> float:
+            return min(max(t, 0.0), t_last)
+
+        times = _beat_times(
+            t_last, heart_rate_bpm, hr_variability, np.random.default_rng(beats_seed), clamp
+        )
+        period = np.diff(times)
+        upstroke = _upstroke_s(period)
+        # Template mean over time: the upstroke and the rest each fill their share.
+        shape_mean = (0.5 * upstroke + _AFTER_PEAK_MEAN * (period - upstroke)) / period
+        shape_mean = np.append(shape_mean, shape_mean[-1])
+        mean_at = np.array([_at(map_mmhg, clamp(t)) for t in times])
+        pp_at = np.array([_at(pulse_pressure_mmhg, clamp(t)) for t in times])
+        if np.any(~(pp_at >= 0.0)) or np.any(~np.isfinite(mean_at)):
+            raise ValueError("pulse pressure must be >= 0 and MAP finite over the record")
+        diastolic = mean_at - pp_at * shape_mean
+        index = np.ceil(times * self.fs).astype(np.int64)
+
+        self._times, self._index, self._period, self._upstroke = times, index, period, upstroke
+        self._diastolic, self._pulse_pressure = diastolic, pp_at
+        self._breath_amplitude = 0.5 * respiratory_swing_mmhg
+        self._omega = 2.0 * math.pi * respiratory_rate_bpm / 60.0
+        self._noise_mmhg = noise_mmhg
+
+        inside = np.flatnonzero((index >= 0) & (index < n))
+        t0, t1 = times[inside[:-1]], times[inside[:-1] + 1]
+        breath_mean = (
+            self._breath_amplitude
+            * (np.cos(self._omega * t0) - np.cos(self._omega * t1))
+            / (self._omega * (t1 - t0))
+            if self._omega > 0.0
+            else np.zeros(len(t0))
+        )
+        beat_map = (
+            0.5 * (diastolic[inside[:-1]] + diastolic[inside[:-1] + 1])
+            + pp_at[inside[:-1]] * shape_mean[inside[:-1]]
+            + breath_mean
+        )
+        self._truth = BeatTruth(
+            fs=self.fs, onsets=index[inside], onset_times_s=times[inside], beat_map=beat_map
+        )
+
+    def truth(self) -> BeatTruth:
+        """The beats of the whole record, from the plan: no sample is rendered."""
+        return self._truth
+
+    def render(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)`` of the record, noise included."""
+        start, stop = operator.index(start), operator.index(stop)
+        if not 0 <= start <= stop <= self.n_samples:
+            raise ValueError(
+                f"render range [{start}, {stop}) must satisfy "
+                f"0 <= start <= stop <= n_samples = {self.n_samples}"
+            )
+        return self._pressure(np.arange(start, stop)) + self._noise_mmhg * self._noise(start, stop)
+
+    def _pressure(self, k: np.ndarray) -> np.ndarray:
+        """Noise-free pressure at samples ``k``; each value depends on its ``k`` alone."""
+        beat = np.searchsorted(self._index, k, side="right") - 1
+        period = self._period[beat]
+        since = np.clip(k / self.fs - self._times[beat], 0.0, period)
+        up = self._upstroke[beat]
+        phase = np.where(
+            since < up,
+            _PEAK * since / up,
+            _PEAK + (1.0 - _PEAK) * (since - up) / (period - up),
+        )
+        start_dbp, end_dbp = self._diastolic[beat], self._diastolic[beat + 1]
+        baseline = start_dbp + (end_dbp - start_dbp) * since / period
+        breath = self._breath_amplitude * np.sin(self._omega * k / self.fs)
+        return baseline + self._pulse_pressure[beat] * beat_template(phase) + breath
+
+    def _noise(self, start: int, stop: int) -> np.ndarray:
+        """Unit white noise for ``[start, stop)``, each block drawn whole, so any split agrees."""
+        noise = np.empty(stop - start)
+        entropy, key = self._noise_seed.entropy, self._noise_seed.spawn_key
+        for block in range(start // _NOISE_BLOCK, -(-stop // _NOISE_BLOCK)):
+            seed = np.random.SeedSequence(entropy, spawn_key=(*key, block))
+            drawn = np.random.default_rng(seed).standard_normal(_NOISE_BLOCK)
+            low = block * _NOISE_BLOCK
+            a, b = max(start, low), min(stop, low + _NOISE_BLOCK)
+            noise[a - start : b - start] = drawn[a - low : b - low]
+        return noise
+
+
 def synthesize_abp(
     duration_s: float,
     fs: float,
@@ -159,76 +311,28 @@ def synthesize_abp(
     noise_mmhg: float = 0.3,
     seed: int = 0,
 ) -> SyntheticAbp:
-    """Synthesise an ABP record whose beat onsets and MAPs are known exactly.
+    """Synthesise a whole ABP record whose beat onsets and MAPs are known exactly.
 
-    Heart rate, MAP and pulse pressure are constants or callables of time in
-    seconds (evaluated at each beat's onset, clamped to the record). Each
-    beat's diastolic pressure is set so its MAP lands on the requested one;
-    the breath then adds a sinusoid of ``respiratory_swing_mmhg`` peak to
-    peak, included in the truth. ``hr_variability`` is the SD of the
-    beat-to-beat period as a fraction of the period. White noise of
-    ``noise_mmhg`` SD is added to the samples only; it draws from its own
-    stream, so changing it never moves the beats.
+    The parameters are ``AbpGenerator``'s; this renders its record at once,
+    for tests and benchmarks short enough to hold it.
     """
-    _check_number("duration_s", duration_s, 1e-3)
-    _check_number("fs", fs, 1.0)
-    _check_number("respiratory_rate_bpm", respiratory_rate_bpm, 0.0, 60.0)
-    _check_number("respiratory_swing_mmhg", respiratory_swing_mmhg, 0.0)
-    _check_number("hr_variability", hr_variability, 0.0, 0.2)
-    _check_number("noise_mmhg", noise_mmhg, 0.0)
-    n = round(duration_s * fs)
-    if n < 2:
-        raise ValueError(f"{duration_s} s at {fs} Hz is fewer than two samples")
-    t_last = (n - 1) / fs
-    beats_rng, noise_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-
-    def clamp(t: float) -> float:
-        return min(max(t, 0.0), t_last)
-
-    times = _beat_times(t_last, heart_rate_bpm, hr_variability, beats_rng, clamp)
-    period = np.diff(times)
-    upstroke = _upstroke_s(period)
-    # Template mean over time: the upstroke and the rest each fill their share.
-    shape_mean = (0.5 * upstroke + _AFTER_PEAK_MEAN * (period - upstroke)) / period
-    shape_mean = np.append(shape_mean, shape_mean[-1])
-    mean_at = np.array([_at(map_mmhg, clamp(t)) for t in times])
-    pp_at = np.array([_at(pulse_pressure_mmhg, clamp(t)) for t in times])
-    if np.any(~(pp_at >= 0.0)) or np.any(~np.isfinite(mean_at)):
-        raise ValueError("pulse pressure must be >= 0 and MAP finite over the record")
-    diastolic = mean_at - pp_at * shape_mean
-
-    index = np.ceil(times * fs).astype(np.int64)
-    k = np.arange(n)
-    beat = np.searchsorted(index, k, side="right") - 1
-    since = np.clip(k / fs - times[beat], 0.0, period[beat])
-    up = upstroke[beat]
-    phase = np.where(
-        since < up,
-        _PEAK * since / up,
-        _PEAK + (1.0 - _PEAK) * (since - up) / (period[beat] - up),
+    generator = AbpGenerator(
+        duration_s,
+        fs,
+        heart_rate_bpm=heart_rate_bpm,
+        map_mmhg=map_mmhg,
+        pulse_pressure_mmhg=pulse_pressure_mmhg,
+        respiratory_rate_bpm=respiratory_rate_bpm,
+        respiratory_swing_mmhg=respiratory_swing_mmhg,
+        hr_variability=hr_variability,
+        noise_mmhg=noise_mmhg,
+        seed=seed,
     )
-    baseline = diastolic[beat] + (diastolic[beat + 1] - diastolic[beat]) * since / period[beat]
-    amplitude = 0.5 * respiratory_swing_mmhg
-    omega = 2.0 * math.pi * respiratory_rate_bpm / 60.0
-    pressure = baseline + pp_at[beat] * beat_template(phase) + amplitude * np.sin(omega * k / fs)
-
-    inside = np.flatnonzero((index >= 0) & (index < n))
-    t0, t1 = times[inside[:-1]], times[inside[:-1] + 1]
-    breath_mean = (
-        amplitude * (np.cos(omega * t0) - np.cos(omega * t1)) / (omega * (t1 - t0))
-        if omega > 0.0
-        else np.zeros(len(t0))
-    )
-    beat_map = (
-        0.5 * (diastolic[inside[:-1]] + diastolic[inside[:-1] + 1])
-        + pp_at[inside[:-1]] * shape_mean[inside[:-1]]
-        + breath_mean
-    )
-    samples = pressure + noise_mmhg * noise_rng.standard_normal(n)
+    truth = generator.truth()
     return SyntheticAbp(
-        samples=samples,
-        fs=float(fs),
-        onsets=index[inside],
-        onset_times_s=times[inside],
-        beat_map=beat_map,
+        samples=generator.render(0, generator.n_samples),
+        fs=truth.fs,
+        onsets=truth.onsets,
+        onset_times_s=truth.onset_times_s,
+        beat_map=truth.beat_map,
     )

@@ -1,13 +1,15 @@
-"""Specification of the synthetic ABP generator: the truth it reports is exact."""
+"""Specification of the synthetic ABP generator: exact truth, and any range renders alike."""
 
 from __future__ import annotations
+
+import tracemalloc
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.abp_waveform import SyntheticAbp, beat_template, synthesize_abp
+from devices.abp_waveform import AbpGenerator, SyntheticAbp, beat_template, synthesize_abp
 
 
 def _beat_means_by_trapezoid(record: SyntheticAbp) -> np.ndarray:
@@ -198,3 +200,69 @@ def test_caller_mistakes_raise_value_error(kwargs: dict, message: str) -> None:
     args = {"duration_s": 5.0, "fs": 125.0, **kwargs}
     with pytest.raises(ValueError, match=message):
         synthesize_abp(args.pop("duration_s"), args.pop("fs"), **args)
+
+
+def test_synthesize_abp_is_the_whole_render_of_a_generator_with_its_truth() -> None:
+    kwargs = {"heart_rate_bpm": lambda t: 70.0 + t, "noise_mmhg": 0.5, "seed": 4}
+    record = synthesize_abp(30.0, 250.0, **kwargs)
+    generator = AbpGenerator(30.0, 250.0, **kwargs)
+    truth = generator.truth()
+    assert generator.n_samples == 7500 and generator.fs == record.fs == truth.fs == 250.0
+    np.testing.assert_array_equal(record.samples, generator.render(0, generator.n_samples))
+    np.testing.assert_array_equal(record.onsets, truth.onsets)
+    np.testing.assert_array_equal(record.onset_times_s, truth.onset_times_s)
+    np.testing.assert_array_equal(record.beat_map, truth.beat_map)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    fs=st.floats(100.0, 1000.0),
+    duration_s=st.floats(2.0, 60.0),
+    seed=st.integers(0, 2**32 - 1),
+    cuts=st.lists(st.floats(0.0, 1.0), max_size=8),
+)
+def test_render_is_chunk_invariant_for_any_split(
+    fs: float, duration_s: float, seed: int, cuts: list[float]
+) -> None:
+    generator = AbpGenerator(
+        duration_s, fs, heart_rate_bpm=lambda t: 60.0 + 2.0 * t, hr_variability=0.05, seed=seed
+    )
+    n = generator.n_samples
+    edges = [0, *sorted(round(c * n) for c in cuts), n]
+    chunks = [generator.render(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    np.testing.assert_array_equal(np.concatenate(chunks), generator.render(0, n))
+
+
+def test_a_late_second_of_a_two_hour_record_renders_without_the_record() -> None:
+    generator = AbpGenerator(2 * 3600.0, 250.0, seed=8)
+    n = generator.n_samples
+    tracemalloc.start()
+    try:
+        last_second = generator.render(n - 250, n)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < n * 8 / 20  # the record would take n float64s
+    assert last_second.shape == (250,) and np.all(np.isfinite(last_second))
+    np.testing.assert_array_equal(last_second, generator.render(n - 60 * 250, n)[-250:])
+    assert generator.truth().onsets[-1] >= n - 250
+
+
+def test_noise_never_repeats_across_the_record() -> None:
+    clean = AbpGenerator(100.0, 250.0, noise_mmhg=0.0, seed=6).render(0, 25000)
+    noise = AbpGenerator(100.0, 250.0, noise_mmhg=1.0, seed=6).render(0, 25000) - clean
+    spectrum = np.fft.rfft(noise - noise.mean(), 2 * len(noise))
+    autocorrelation = np.fft.irfft(np.abs(spectrum) ** 2)[: len(noise) // 2]
+    assert np.max(np.abs(autocorrelation[1:] / autocorrelation[0])) < 0.1
+
+
+@pytest.mark.parametrize(("start", "stop"), [(-1, 10), (10, 5), (0, 1251), (1251, 1251)])
+def test_render_of_a_range_outside_the_record_raises_value_error(start: int, stop: int) -> None:
+    with pytest.raises(ValueError, match=r"render range .* n_samples = 1250"):
+        AbpGenerator(5.0, 250.0).render(start, stop)
+
+
+def test_render_of_an_empty_range_is_empty() -> None:
+    generator = AbpGenerator(5.0, 250.0)
+    assert generator.render(1250, 1250).shape == (0,)
+    assert generator.render(7, 7).dtype == np.float64

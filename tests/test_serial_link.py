@@ -80,6 +80,9 @@ def test_a_reader_reads_socket_urls_through_pyserial() -> None:
     reader = start_reader(f"socket://127.0.0.1:{server.getsockname()[1]}", inbox)
     try:
         connection, _ = server.accept()
+        # pyserial discards what arrives while it opens a port, as a UART
+        # driver would: send once the reader says the port is open.
+        collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
         connection.sendall(frames(0, 4))
         items = collect(inbox, lambda items: len(decoded(items)) >= 4)
         connection.close()
