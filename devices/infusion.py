@@ -37,14 +37,18 @@ def _units(concentration_unit: str, dose_unit: str) -> tuple[float, float, bool]
         conc_kind, conc_scale = CONCENTRATION_UNITS[concentration_unit]
     except KeyError:
         known = ", ".join(CONCENTRATION_UNITS)
-        raise UnitError(f"concentration unit {concentration_unit!r} is not one of {known}") from None
+        raise UnitError(
+            f"concentration unit {concentration_unit!r} is not one of {known}"
+        ) from None
     try:
         dose_kind, dose_scale, per_kg = DOSE_UNITS[dose_unit]
     except KeyError:
         known = ", ".join(DOSE_UNITS)
         raise UnitError(f"dose unit {dose_unit!r} is not one of {known}") from None
     if conc_kind != dose_kind:
-        raise UnitError(f"a dose in {dose_unit} cannot come from a concentration in {concentration_unit}")
+        raise UnitError(
+            f"a dose in {dose_unit} cannot come from a concentration in {concentration_unit}"
+        )
     return conc_scale, dose_scale, per_kg
 
 

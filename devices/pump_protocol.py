@@ -204,9 +204,13 @@ class PumpLineDecoder(Decoder[PumpSentence]):
         lines = (self._pending + data).split(b"\n")
         self._pending = lines.pop()
         if len(self._pending) > MAX_SENTENCE:
-            self._problem("garbage_bytes", f"{len(self._pending)} bytes without a line end",
-                          len(self._pending))
-            self._pending = b""
+            # Keep a sentence that began in the run: resynchronising at '$' must not
+            # depend on how reads split the line.
+            start = self._pending.rfind(b"$")
+            if start < 0 or len(self._pending) - start > MAX_SENTENCE:
+                start = len(self._pending)
+            self._problem("garbage_bytes", f"{start} bytes without a line end", start)
+            self._pending = self._pending[start:]
         sentences = []
         for line in lines:
             sentence = self._line(line.rstrip(b"\r"))
@@ -251,5 +255,7 @@ class PumpLineDecoder(Decoder[PumpSentence]):
             lost = (sequence - expected) % SEQUENCE_MODULUS
             if lost < SEQUENCE_MODULUS // 2:
                 self.counts["lost_sentences"] += lost
-                self._problem("sequence_gap", f"pump {pump}: {lost} sentences lost before {sequence}")
+                self._problem(
+                    "sequence_gap", f"pump {pump}: {lost} sentences lost before {sequence}"
+                )
         self._next_sequence[pump] = (sequence + 1) % SEQUENCE_MODULUS

@@ -77,7 +77,9 @@ class Calibration:
         if not (_INT16_MIN <= self.zero_counts <= _INT16_MAX):
             raise ValueError(f"zero_counts must fit in int16, got {self.zero_counts}")
         if not (1 <= self.nano_mmhg_per_count <= 0xFFFFFFFF):
-            raise ValueError(f"nano_mmhg_per_count must be 1..2**32-1, got {self.nano_mmhg_per_count}")
+            raise ValueError(
+                f"nano_mmhg_per_count must be 1..2**32-1, got {self.nano_mmhg_per_count}"
+            )
 
     @property
     def mmhg_per_count(self) -> float:
@@ -187,12 +189,18 @@ class BinaryTransducerDecoder(Decoder[TransducerFrame]):
             if pieces:
                 self._synced = True
                 if pieces[0]:
-                    self._problem("garbage_bytes", f"{len(pieces[0])} bytes before the first frame",
-                                  len(pieces[0]))
+                    self._problem(
+                        "garbage_bytes",
+                        f"{len(pieces[0])} bytes before the first frame",
+                        len(pieces[0]),
+                    )
                 pieces = pieces[1:]
             elif len(self._pending) > 2 * _MAX_PAYLOAD:
-                self._problem("garbage_bytes", f"{len(self._pending)} bytes without a frame flag",
-                              len(self._pending))
+                self._problem(
+                    "garbage_bytes",
+                    f"{len(self._pending)} bytes without a frame flag",
+                    len(self._pending),
+                )
                 self._pending = b""
         elif len(self._pending) > 2 * _MAX_PAYLOAD:
             # No closing flag where a frame must have ended: noise, not a frame.
@@ -237,7 +245,8 @@ class BinaryTransducerDecoder(Decoder[TransducerFrame]):
             status &= KNOWN_STATUS
         counts = np.frombuffer(payload, "<i2", sample_bytes // 2, _HEADER.size)
         scale = nano_scale / 1e9
-        samples = (counts - zero) * scale if zero else counts * scale
+        # int32: int16 counts minus a non-zero zero_counts can leave the int16 range.
+        samples = (counts.astype(np.int32) - zero) * scale if zero else counts * scale
         missing = self._follow_sequence(sequence, rate, counts.size)
         self.counts["frames"] += 1
         return TransducerFrame(samples, rate, TransducerStatus(status), sequence, missing)
@@ -288,22 +297,36 @@ class AsciiTransducerDecoder(Decoder[TransducerFrame]):
             raise ValueError(f"sample rate must be 1..65535 Hz, got {sample_rate}")
         self.sample_rate = sample_rate
         self._pending = b""
+        self._dropping = False  # inside an over-long run: its end is no reading either
 
     def _decode(self, data: bytes) -> list[TransducerFrame]:
         lines = (self._pending + data).split(b"\n")
         self._pending = lines.pop()
+        if self._dropping and lines:
+            rest = lines.pop(0)
+            if rest:
+                self._problem(
+                    "garbage_bytes", f"{len(rest)} more bytes of an over-long line", len(rest)
+                )
+            self._dropping = False
         if len(self._pending) > ASCII_MAX_LINE:
-            self._problem("garbage_bytes", f"{len(self._pending)} bytes without a line end",
-                          len(self._pending))
+            self._problem(
+                "garbage_bytes",
+                f"{len(self._pending)} bytes without a line end",
+                len(self._pending),
+            )
             self._pending = b""
+            self._dropping = True
         values = []
         low, high = ASCII_RANGE_MMHG
         for line in lines:
+            # Measured before stripping, like the pending run above, so that how
+            # reads split the stream cannot change what is a reading.
+            if len(line) > ASCII_MAX_LINE:
+                self._problem("garbage_bytes", f"{len(line)}-byte line is no reading", len(line))
+                continue
             text = line.strip()
             if not text:
-                continue
-            if len(text) > ASCII_MAX_LINE:
-                self._problem("garbage_bytes", f"{len(text)}-byte line is no reading", len(text))
                 continue
             try:
                 value = float(text)

@@ -1,0 +1,374 @@
+"""Throughput of the device decoders, printed as a Markdown table for the docs.
+
+Times the binary transducer decoder on what a front end sends (1000 Hz, 25
+samples per frame) fed in serial-read-sized chunks, against a baseline timed in
+the same run: a plain pure-Python decoder of the same frames, written here
+(same framing and escaping, a table-driven CRC-16/CCITT-FALSE, ``struct`` per
+header and per sample), checked to decode the same samples first. The ASCII
+transducer decoder and the pump sentence decoder are timed the same way.
+Timings are reported against the target (a decoder keeps up with at least 100
+transducers at 1000 Hz on one core), never asserted.
+
+Run as ``python bench/bench_decoders.py``; ``--quick`` is a smoke test for CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import shlex
+import statistics
+import struct
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from devices.abp_waveform import synthesize_abp
+from devices.decoding import Decoder
+from devices.pump_protocol import (
+    PumpHeartbeat,
+    PumpLineDecoder,
+    PumpReport,
+    PumpSentence,
+    PumpState,
+    encode_heartbeat,
+    encode_report,
+)
+from devices.transducer_protocol import (
+    AsciiTransducerDecoder,
+    BinaryTransducerDecoder,
+    encode_ascii,
+    encode_frame,
+)
+
+FS = 1000  # Hz, the transducer's sample rate
+FRAME_SAMPLES = 25  # samples per frame, 40 frames/s: what a front end sends
+READ_SIZES = (64, 4096)  # bytes per serial read: a small and a large driver buffer
+TARGET_TRANSDUCERS = 100  # 1000 Hz transducers one core must keep up with
+
+
+# --- the baseline: the obvious pure-Python decoder of the same frames ---------------------------
+
+
+def _crc_table() -> list[int]:
+    table = []
+    for high in range(256):
+        crc = high << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+        table.append(crc)
+    return table
+
+
+_TABLE = _crc_table()
+_HEADER = struct.Struct("<BBHIhI")
+_SAMPLE = struct.Struct("<h")
+_MAX_FRAME = 2 * (_HEADER.size + 2 * 250 + 2)  # escaped bytes between flags, at most
+
+
+def crc16_ccitt_false(data: bytes) -> int:
+    """Table-driven, one byte per iteration, as a C programmer would write it in Python."""
+    crc = 0xFFFF
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _TABLE[(crc >> 8) ^ byte]
+    return crc
+
+
+class StructDecoder:
+    """The straightforward decoder: split at flags, unescape, CRC in Python, struct per sample.
+
+    Same framing, escaping and checks as ``BinaryTransducerDecoder`` for intact
+    frames; no counters, no sequence tracking. Returns (sequence, samples in mmHg).
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, list[float]]]:
+        pieces = (self._pending + data).split(b"\x7e")
+        self._pending = pieces.pop()
+        if len(self._pending) > _MAX_FRAME:
+            self._pending = b""
+        frames = []
+        for piece in pieces:
+            if not piece:
+                continue
+            payload = piece.replace(b"\x7d\x5e", b"\x7e").replace(b"\x7d\x5d", b"\x7d")
+            if len(payload) < _HEADER.size + 4 or len(payload) % 2:
+                continue
+            (crc,) = struct.unpack(">H", payload[-2:])
+            if crc16_ccitt_false(payload[:-2]) != crc:
+                continue
+            version, _status, _rate, sequence, zero, nano = _HEADER.unpack_from(payload)
+            if version != 1:
+                continue
+            scale = nano / 1e9
+            samples = []
+            for offset in range(_HEADER.size, len(payload) - 2, 2):
+                (count,) = _SAMPLE.unpack_from(payload, offset)
+                samples.append((count - zero) * scale)
+            frames.append((sequence, samples))
+        return frames
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+
+def pressure(seconds: float) -> np.ndarray:
+    """Synthetic ABP at 1000 Hz (75 bpm, 120/75-ish, 0.3 mmHg noise)."""
+    return synthesize_abp(seconds, float(FS), seed=3).samples
+
+
+def binary_stream(signal: np.ndarray) -> bytes:
+    return b"".join(
+        encode_frame(signal[i : i + FRAME_SAMPLES], sequence=i, sample_rate=FS)
+        for i in range(0, len(signal), FRAME_SAMPLES)
+    )
+
+
+def pump_sentences(count: int) -> list[PumpSentence]:
+    """A rack of 8 pumps with 2 channels each: reports with a programmed dose, and heartbeats."""
+    rng = np.random.default_rng(5)
+    sentences: list[PumpSentence] = []
+    seq = [0] * 8
+    for i in range(count):
+        pump = i % 8
+        pump_id = f"ICU3-P{pump}"
+        if i % 5 == 4:
+            sentences.append(PumpHeartbeat(pump_id, seq[pump]))
+        else:
+            rate = round(float(rng.uniform(0.5, 30.0)), 1)
+            sentences.append(
+                PumpReport(
+                    pump_id,
+                    1 + i % 2,
+                    seq[pump],
+                    "NORAD",
+                    64.0,
+                    "ug/mL",
+                    rate,
+                    PumpState.RUNNING,
+                    round(rate * 64.0 / 60.0 / 80.0, 4),
+                    "ug/kg/min",
+                )
+            )
+        seq[pump] = (seq[pump] + 1) % 65536
+    return sentences
+
+
+def pump_stream(sentences: list[PumpSentence]) -> bytes:
+    return b"".join(
+        encode_report(s) if isinstance(s, PumpReport) else encode_heartbeat(s) for s in sentences
+    )
+
+
+def reads(data: bytes, size: int) -> list[bytes]:
+    """The stream as successive serial reads, sliced before the clock starts."""
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+# --- checks: every row decodes what was sent ----------------------------------------------------
+
+
+def check_binary(chunks: list[bytes], signal: np.ndarray) -> None:
+    """The real decoder and the baseline give the same samples, exactly, and all of them."""
+    real, baseline = BinaryTransducerDecoder(), StructDecoder()
+    real_frames = [f for c in chunks for f in real.feed(c)]
+    base_frames = [f for c in chunks for f in baseline.feed(c)]
+    real_samples = np.concatenate([f.samples for f in real_frames])
+    base_samples = np.array([v for _, samples in base_frames for v in samples])
+    if not (
+        [f.sequence for f in real_frames] == [seq for seq, _ in base_frames]
+        and np.array_equal(real_samples, base_samples)
+        and real_samples.size == signal.size
+        and np.max(np.abs(real_samples - signal)) <= 0.005 + 1e-9
+        and sum(real.counts.values()) == real.counts["frames"]
+    ):
+        raise SystemExit("binary: the decoder and the baseline disagree; nothing timed")
+
+
+def check_ascii(chunks: list[bytes], signal: np.ndarray) -> None:
+    decoder = AsciiTransducerDecoder(FS)
+    samples = np.concatenate([f.samples for c in chunks for f in decoder.feed(c)])
+    if samples.size != signal.size or np.max(np.abs(samples - signal)) > 0.05 + 1e-9:
+        raise SystemExit("ascii: decoded readings differ from those sent; nothing timed")
+
+
+def check_pump(chunks: list[bytes], sentences: list[PumpSentence]) -> None:
+    decoder = PumpLineDecoder()
+    if [s for c in chunks for s in decoder.feed(c)] != sentences:
+        raise SystemExit("pump: decoded sentences differ from those sent; nothing timed")
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """One row of the table: a decoder fed one stream in reads of one size."""
+
+    decoder: str
+    unit: str  # "samples" or "sentences"
+    read_size: int
+    items: int  # samples or sentences in the stream
+    work: Callable[[], object]
+    baseline: bool = False
+    times: list[float] = field(default_factory=list)
+
+    def rate(self, how: Callable[[list[float]], float] = statistics.median) -> float:
+        """Items decoded per second."""
+        return self.items / how(self.times)
+
+
+def streamer(make: Callable[[], Decoder | StructDecoder], chunks: list[bytes]) -> Callable:
+    """A new decoder fed ``chunks``: the timed loop is a reader's own loop."""
+
+    def stream() -> None:
+        decoder = make()
+        for chunk in chunks:
+            decoder.feed(chunk)
+
+    return stream
+
+
+def run_round_robin(cases: list[Case], runs: int) -> None:
+    """Run 1 of every case, then run 2, ...: the rows share the machine's slow and fast spells."""
+    for _ in range(runs):
+        for case in cases:
+            gc.collect()
+            start = time.perf_counter()
+            case.work()
+            case.times.append(time.perf_counter() - start)
+
+
+def cpu_model() -> str:
+    """platform.processor() is empty on Linux; /proc/cpuinfo names the CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=5, help="runs per row; the median is shown")
+    p.add_argument("--seconds", type=float, default=180.0, help="seconds of 1000 Hz pressure")
+    p.add_argument("--sentences", type=int, default=20_000, help="pump sentences in the stream")
+    p.add_argument("--quick", action="store_true", help="smoke test: 1 run on 10 s, 1000 sentences")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.runs, args.seconds, args.sentences = 1, 10.0, 1000
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    wall = time.perf_counter()
+    args = parse_args(argv)
+    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(
+        f"machine: {platform.platform()}; {cpu_model()}; {os.cpu_count()} CPUs; "
+        f"Python {platform.python_version()}; numpy {np.__version__}"
+    )
+    signal = pressure(args.seconds)
+    binary = binary_stream(signal)
+    text = encode_ascii(signal)
+    sentences = pump_sentences(args.sentences)
+    pumps = pump_stream(sentences)
+    print(
+        f"streams: {args.seconds:g} s of synthetic ABP at {FS} Hz, fixed point 0.01 mmHg: "
+        f"{len(binary) // 1024} KiB binary ({FRAME_SAMPLES} samples per frame), "
+        f"{len(text) // 1024} KiB ASCII; {len(sentences)} pump sentences from 8 pumps "
+        f"({len(pumps) // 1024} KiB)"
+    )
+    print(
+        f"median of {args.runs} run(s), rows timed in turn; a new decoder per run; reads sliced "
+        "before timing; baseline: split at flags, unescape, table CRC and struct per sample in "
+        "pure Python"
+    )
+    print()
+
+    cases = []
+    for size in READ_SIZES:
+        chunks = reads(binary, size)
+        check_binary(chunks, signal)
+        cases += [
+            Case(
+                "binary transducer",
+                "samples",
+                size,
+                signal.size,
+                streamer(BinaryTransducerDecoder, chunks),
+            ),
+            Case(
+                "baseline: pure-Python struct",
+                "samples",
+                size,
+                signal.size,
+                streamer(StructDecoder, chunks),
+                baseline=True,
+            ),
+        ]
+    for size in READ_SIZES:
+        chunks = reads(text, size)
+        check_ascii(chunks, signal)
+        cases.append(
+            Case(
+                "ASCII transducer",
+                "samples",
+                size,
+                signal.size,
+                streamer(lambda: AsciiTransducerDecoder(FS), chunks),
+            )
+        )
+    for size in READ_SIZES:
+        chunks = reads(pumps, size)
+        check_pump(chunks, sentences)
+        cases.append(
+            Case(
+                "pump sentences",
+                "sentences",
+                size,
+                len(sentences),
+                streamer(PumpLineDecoder, chunks),
+            )
+        )
+    run_round_robin(cases, args.runs)
+
+    baseline = {c.read_size: c.rate() for c in cases if c.baseline}
+    print(
+        "| decoder | read bytes | per second | runs min-max | x 1000 Hz transducer "
+        "| x baseline | target |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for c in cases:
+        spread = f"{c.rate(max):,.0f}-{c.rate(min):,.0f}"
+        if c.unit == "samples":
+            transducers = c.rate() / FS
+            multiple = f"{transducers:,.0f}"
+            met = "PASS" if transducers >= TARGET_TRANSDUCERS else "below"
+            target = "" if c.baseline else f">= {TARGET_TRANSDUCERS}x: {met}"
+        else:
+            multiple, target = "n/a", ""
+        ratio = f"{c.rate() / baseline[c.read_size]:.1f}" if c.decoder.startswith("binary") else ""
+        if c.baseline:
+            ratio = "1.0"
+        print(
+            f"| {c.decoder} | {c.read_size} | {c.rate():,.0f} {c.unit}/s | {spread} "
+            f"| {multiple} | {ratio} | {target} |"
+        )
+    print()
+    print(f"benchmark wall time: {time.perf_counter() - wall:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
