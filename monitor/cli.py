@@ -16,30 +16,19 @@ from typing import TextIO
 
 import numpy as np
 
+from devices.scenario import ScenarioError
 from monitor import core
 from monitor.beat_types import DetectorOutput, quality_names
+from monitor.cli_args import UsageError, positive_number
+from monitor.cli_serial import add_serial_commands
 from monitor.core import push_in_chunks
+from monitor.drug_table import DrugTableError
 from monitor.records import RecordError, Recording, read_recording
 
 log = logging.getLogger(__name__)
 
 BEAT_COLUMNS = ("onset", "end", "time_s", "sbp", "dbp", "map", "pulse_rate", "clean", "flags")
 DEMO_RECORDING = "icu_hypotension_abp.csv.gz"
-
-
-class UsageError(Exception):
-    """A mistake in what the user asked for; the message says which."""
-
-
-def positive_number(text: str) -> float:
-    """argparse type: a finite number above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (0.0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text} must be a number above zero")
-    return value
 
 
 def new_detector(recording: Recording):
@@ -196,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=positive_number, default=30.0, help="trend window in seconds (default 30)"
     )
     demo.set_defaults(run=cmd_demo)
+    add_serial_commands(sub)
     return parser
 
 
@@ -210,7 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("beat core: %s", core.IMPLEMENTATION)
     try:
         return args.run(args)
-    except (RecordError, UsageError, core.CoreUnavailableError) as exc:
+    except (
+        RecordError,
+        UsageError,
+        ScenarioError,
+        DrugTableError,
+        core.CoreUnavailableError,
+    ) as exc:
         print(f"monitor {args.command}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -1,0 +1,217 @@
+"""End to end over real pty pairs: simulated devices -> device files -> readers -> beat core."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from devices.replay import ReplayPlayer, replay_front_end
+from devices.simulator import play
+from devices.transducer_protocol import (
+    AsciiTransducerDecoder,
+    BinaryTransducerDecoder,
+    encode_frame,
+)
+from devices.virtual_ports import VirtualPort
+from monitor import core
+from monitor.beat_stream import BeatStream
+from monitor.device_input import DeviceEvent, DeviceEventKind, DeviceInput, SampleBlock
+from monitor.drug_table import load_drug_table
+from monitor.serial_link import PortSettings
+
+from conftest import reference_record
+
+RECORD = "cliffordlab_TestICUdata"
+SPEED = 100.0
+
+
+def wire_rounded(samples: np.ndarray, fs: int) -> np.ndarray:
+    """What the binary wire delivers for these samples: 0.01 mmHg fixed point."""
+    decoder = BinaryTransducerDecoder()
+    wire = b"".join(
+        encode_frame(samples[k : k + 250], sequence=k, sample_rate=fs)
+        for k in range(0, len(samples), 250)
+    )
+    return np.concatenate([frame.samples for frame in decoder.feed(wire)])
+
+
+def receive_replay(samples: np.ndarray, fs: int, protocol: str) -> tuple[list, DeviceInput]:
+    """Replay ``samples`` into a pty and collect what a monitor reading it receives."""
+    decoder = BinaryTransducerDecoder() if protocol == "binary" else AsciiTransducerDecoder(fs)
+    player = ReplayPlayer(replay_front_end(samples, fs, protocol=protocol), len(samples))
+    with VirtualPort("transducer") as port:
+        device_input = DeviceInput(
+            (PortSettings("transducer", port.path), decoder),
+            [],
+            sample_rate=fs,
+            drug_table=load_drug_table(),
+        )
+        device_input.start()
+        items: list = []
+        try:
+            while not any(
+                isinstance(i, DeviceEvent) and i.kind == DeviceEventKind.CONNECTED for i in items
+            ):
+                items += device_input.poll(0.1)
+            player_thread = threading.Thread(
+                target=play, args=(player, {"transducer": port}), kwargs={"speed": SPEED}
+            )
+            player_thread.start()
+            deadline = time.monotonic() + 60.0
+            while device_input.stream_clock.samples < len(samples) and time.monotonic() < deadline:
+                items += device_input.poll(0.1)
+            player_thread.join()
+        finally:
+            device_input.stop()
+    return items, device_input
+
+
+def test_a_replayed_real_record_gives_the_same_beats_as_the_core_run_on_the_file() -> None:
+    record = reference_record(RECORD)
+    fs = int(record.fs)
+    samples = record.samples[: 120 * fs]
+    items, _ = receive_replay(samples, fs, "binary")
+    blocks = [i for i in items if isinstance(i, SampleBlock)]
+    assert not any(b.missing for b in blocks)  # nothing lost on the way
+    stream = BeatStream(fs)
+    received = [stream.push(b).beats for b in blocks] + [stream.finish().beats]
+    direct = core.BeatDetector(fs)
+    expected = wire_rounded(samples, fs)
+    reference = [direct.push(expected).beats, direct.finish().beats]
+    got, want = np.concatenate(received), np.concatenate(reference)
+    assert len(want) > 100
+    assert np.array_equal(got, want)
+
+
+def test_an_ascii_front_end_delivers_its_readings_through_a_pty() -> None:
+    trace = np.round(80.0 + 20.0 * np.sin(np.arange(1000) / 20.0), 1)
+    items, device_input = receive_replay(trace, 250, "ascii")
+    received = np.concatenate([i.samples for i in items if isinstance(i, SampleBlock)])
+    assert np.array_equal(received[: len(trace)], trace)
+    assert device_input.decoder_counts()["transducer"]["bad_line"] == 0
+
+
+MINI_NO_PULSE = """
+[scenario]
+name = "mini-no-pulse"
+title = "the pulse stops for a minute"
+description = "test"
+duration = 240
+seed = 2
+weight_kg = 70
+
+[transducer]
+sample_rate_hz = 250
+
+[physiology]
+heart_rate_bpm = 90
+map_mmhg = 70
+pulse_pressure_mmhg = [[0, 40], [100, 40], [100, 0], [160, 0], [160, 40]]
+respiratory_rate_bpm = 12
+respiratory_swing_mmhg = 2
+hr_variability = 0.01
+noise_mmhg = 0.3
+
+[[pump]]
+id = "P1"
+
+[[infusion]]
+pump = "P1"
+channel = 1
+drug = "NORAD"
+concentration = 64
+concentration_unit = "ug/mL"
+dose_unit = "ug/kg/min"
+steps = [{ at = 0, dose = 0.1 }]
+"""
+
+
+def monitor_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "monitor", *args]
+
+
+def test_monitor_sim_and_monitor_listen_talk_through_device_files(tmp_path: Path) -> None:
+    scenario = tmp_path / "mini-no-pulse.toml"
+    scenario.write_text(MINI_NO_PULSE)
+    links = tmp_path / "ports"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    listen = subprocess.Popen(
+        monitor_command(
+            "listen",
+            "--transducer",
+            str(links / "transducer"),
+            "--pump",
+            str(links / "P1"),
+            "--rate",
+            "250",
+            "--duration",
+            "200",
+            "--every",
+            "0.5",
+        ),
+        cwd=Path(__file__).parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(0.5)  # the monitor is up before the devices, as at a real bedside
+    sim = subprocess.run(
+        monitor_command(
+            "sim", "--scenario", str(scenario), "--speed", "40", "--link-dir", str(links), "--quiet"
+        ),
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    out, err = listen.communicate(timeout=60)
+    assert sim.returncode == 0, sim.stderr
+    assert f"transducer   {links / 'transducer'} -> /dev/pts/" in sim.stdout
+    assert listen.returncode == 0, err
+    assert "pump_heard: pump P1" in out
+    assert "core: no_pulse began" in out
+    assert "P1/1 NORAD" in out
+    assert "MAP  7" in out  # clean beats around 70 mmHg before and after
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--transducer", "/dev/ttyUSB0", "--rate", "250", "--baud", "12345"],
+            "not a standard rate",
+        ),
+        (["--transducer", "/dev/ttyUSB0", "--rate", "20"], "--rate 20"),
+    ],
+)
+def test_listen_refuses_impossible_settings_in_one_line(args: list[str], message: str) -> None:
+    result = subprocess.run(
+        monitor_command("listen", *args),
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sim_names_a_scenario_it_cannot_find(tmp_path: Path) -> None:
+    result = subprocess.run(
+        monitor_command("sim", "--scenario", "no-such-scenario"),
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "no-such-scenario" in result.stderr and "Traceback" not in result.stderr
