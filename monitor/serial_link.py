@@ -167,9 +167,12 @@ class PortReader:
 
     def _read_until_stopped(self, port: Any) -> None:
         while not self._stop.is_set():
-            data = port.read(max(1, min(port.in_waiting, READ_SIZE)))
+            data = port.read(1)  # waits up to the timeout for a first byte
             if not data:
                 continue
+            waiting = port.in_waiting
+            if waiting:  # and takes the rest of what came with it in the same read
+                data += port.read(min(waiting, READ_SIZE))
             mono = self._clock()
             frames = self.decoder.feed(data)
             self._deliver(
