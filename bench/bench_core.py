@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
-import shlex
 import statistics
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
@@ -26,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from provenance import command_line, machine_line
 
 try:
     from monitor._beat_detector import BeatDetector
@@ -213,18 +210,6 @@ def target_cell(case: Case, core_1s: float) -> str:
     return f">= {goal:g} M/s: {'PASS' if case.rate() / 1e6 >= goal else 'below'}"
 
 
-def cpu_model() -> str:
-    """platform.processor() is empty on Linux; /proc/cpuinfo names the CPU."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5, help="runs per row; the median is shown")
@@ -254,11 +239,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     wall = time.perf_counter()
     args = parse_args(argv)
-    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
-    print(
-        f"machine: {platform.platform()}; {cpu_model()}; {os.cpu_count()} CPUs; "
-        f"Python {platform.python_version()}; numpy {np.__version__}"
-    )
+    print(command_line())
+    print(machine_line())
     print(
         f"signal: {RECORD} (300 s of real ICU ABP at 125 Hz) tiled to {args.seconds:g} s; "
         "1000 Hz is the same record resampled by linear interpolation (np.interp), then tiled"

@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
-import shlex
 import statistics
 import struct
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
+from provenance import command_line, machine_line
 
 from devices.abp_waveform import synthesize_abp
 from devices.decoding import Decoder
@@ -247,18 +243,6 @@ def run_round_robin(cases: list[Case], runs: int) -> None:
             case.times.append(time.perf_counter() - start)
 
 
-def cpu_model() -> str:
-    """platform.processor() is empty on Linux; /proc/cpuinfo names the CPU."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5, help="runs per row; the median is shown")
@@ -274,11 +258,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     wall = time.perf_counter()
     args = parse_args(argv)
-    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
-    print(
-        f"machine: {platform.platform()}; {cpu_model()}; {os.cpu_count()} CPUs; "
-        f"Python {platform.python_version()}; numpy {np.__version__}"
-    )
+    print(command_line())
+    print(machine_line())
     signal = pressure(args.seconds)
     binary = binary_stream(signal)
     text = encode_ascii(signal)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import serial
+from provenance import command_line, machine_line
 
 from devices.abp_waveform import synthesize_abp
 from devices.decoding import Decoder
@@ -321,18 +321,6 @@ def measure(config: Config, seconds: float, workdir: Path) -> Result:
 # --- report ------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    """platform.processor() is empty on Linux; /proc/cpuinfo names the CPU."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def check_cell(r: Result) -> str:
     if r.config.protocol is None:
         return "n/a"
@@ -409,11 +397,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     wall = time.perf_counter()
     args = parse_args(argv)
-    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(command_line())
     print(
-        f"machine: {platform.platform()}; {cpu_model()}; {os.cpu_count()} CPUs; "
-        f"Python {platform.python_version()}; numpy {np.__version__}; "
-        f"pyserial {serial.__version__}; beat core {core.IMPLEMENTATION}; "
+        f"{machine_line()}; pyserial {serial.__version__}; beat core {core.IMPLEMENTATION}; "
         f"load average {os.getloadavg()[0]:.2f} at start"
     )
     print(
