@@ -191,6 +191,24 @@ class ArtifactSpec:
     )
 
 
+def apply_artifact(samples: np.ndarray, fs: float, artifact: ArtifactSpec) -> artifacts.Injected:
+    """Apply a waveform artifact with the devices.artifacts function of its kind.
+
+    ``artifact.start_s`` counts from ``samples[0]``. The one place that
+    knows how each kind is called: the loader tries artifacts with it, the
+    simulator plays them with it.
+    """
+    function = getattr(artifacts, artifact.kind)
+    keywords = {k: v for k, v in artifact.params.items() if k != "count"}
+    if artifact.kind == "fast_flush":  # its length follows from its plateau and ringing
+        return function(samples, fs, artifact.start_s, **keywords)
+    if artifact.kind == "spikes":
+        count = int(artifact.params["count"])
+        times = artifact.start_s + np.linspace(0.0, artifact.duration_s, count)
+        return function(samples, fs, times, **keywords)
+    return function(samples, fs, artifact.start_s, artifact.duration_s, **keywords)
+
+
 @dataclass(frozen=True)
 class InfusionStep:
     """A channel's programme from ``t_s`` on; the dose is known when the pump has a dose unit."""
@@ -690,16 +708,10 @@ class _Reader:
         """
         trial = min(duration, _TRIAL_RECORD_S)
         flat = np.full(math.ceil((max(trial, 10.0) + 1.0) * fs), 80.0)
-        function = getattr(artifacts, kind)
-        kwargs = {k: v for k, v in params.items() if k != "count"}
         try:
+            injected = apply_artifact(flat, fs, ArtifactSpec(kind, 0.0, trial, params))
             if kind == "fast_flush":
-                injected = function(flat, fs, 0.0, **kwargs)
                 return (injected.end - injected.start) / fs
-            if kind == "spikes":
-                function(flat, fs, np.linspace(0.0, trial, int(params["count"])), **kwargs)
-            else:
-                function(flat, fs, 0.0, trial, **kwargs)
         except ValueError as exc:
             named = [name for name in params if str(exc).startswith(name)]
             self.fail(f"{key}.{named[0]}" if named else key, f"{kind}: {exc}")

@@ -21,10 +21,15 @@ from typing import Protocol
 
 import numpy as np
 
-from devices import artifacts
 from devices.abp_waveform import AbpGenerator
 from devices.pump_emulator import PumpEmulator
-from devices.scenario import ArtifactSpec, Scenario, trajectory_at
+from devices.scenario import (
+    WAVEFORM_ARTIFACTS,
+    ArtifactSpec,
+    Scenario,
+    apply_artifact,
+    trajectory_at,
+)
 from devices.transducer_emulator import Stretch, TransducerFrontEnd, Transmission
 from devices.transducer_protocol import Calibration, TransducerStatus
 
@@ -33,25 +38,6 @@ BLOCK_S = 10.0
 DEFAULT_TICK_S = 0.02
 GARBAGE_BYTES = 200
 
-# Artifacts that change the waveform, and how each is called.
-_WAVEFORM = {
-    "fast_flush": lambda x, fs, a: artifacts.fast_flush(x, fs, a.start_s, **a.params),
-    "zeroing": lambda x, fs, a: artifacts.zeroing(x, fs, a.start_s, a.duration_s, **a.params),
-    "damping": lambda x, fs, a: artifacts.damping(x, fs, a.start_s, a.duration_s, **a.params),
-    "disconnection": lambda x, fs, a: artifacts.disconnection(
-        x, fs, a.start_s, a.duration_s, **a.params
-    ),
-    "clipping": lambda x, fs, a: artifacts.clipping(x, fs, a.start_s, a.duration_s, **a.params),
-    "line_manipulation": lambda x, fs, a: artifacts.line_manipulation(
-        x, fs, a.start_s, a.duration_s, **a.params
-    ),
-    "spikes": lambda x, fs, a: artifacts.spikes(
-        x,
-        fs,
-        a.start_s + np.linspace(0.0, a.duration_s, int(a.params.get("count", 5))),
-        **{k: v for k, v in a.params.items() if k != "count"},
-    ),
-}
 # Artifacts of the front end itself: a status flag on the frames it overlaps.
 _STATUS = {"zeroing": TransducerStatus.ZEROING, "transducer_fault": TransducerStatus.FAULT}
 
@@ -82,7 +68,7 @@ class _ScenarioWaveform:
         )
         self.n_samples = self.generator.n_samples
         self._artifacts = sorted(
-            (a for a in scenario.artifacts if a.kind in _WAVEFORM), key=lambda a: a.start_s
+            (a for a in scenario.artifacts if a.kind in WAVEFORM_ARTIFACTS), key=lambda a: a.start_s
         )
         self._block_start, self._block = 0, np.empty(0)
 
@@ -106,7 +92,7 @@ class _ScenarioWaveform:
                 )
         block = self.generator.render(start, stop)
         for artifact in inside:
-            block = _WAVEFORM[artifact.kind](block, self.fs, _shifted(artifact, start / self.fs))[0]
+            block = apply_artifact(block, self.fs, _shifted(artifact, start / self.fs)).samples
         self._block_start, self._block = start, block
 
     @staticmethod
