@@ -227,10 +227,9 @@ class DeviceInput:
                 run.clear()
 
         frames: list[TransducerFrame] = arrival.frames
+        accepted = [f for f in frames if f.sample_rate == self._sample_rate]
         wrong_rate = [f.sample_rate for f in frames if f.sample_rate != self._sample_rate]
-        for frame in frames:
-            if frame.sample_rate != self._sample_rate:
-                continue
+        for frame in accepted:
             fill = self.stream_clock.admit(len(frame.samples), frame.missing_before, arrival.mono)
             if fill or frame.status != self._status:
                 close_run()
@@ -263,7 +262,7 @@ class DeviceInput:
         # Stamped after the samples are counted: reading the clock first
         # would hand out a time the samples must then be padded to reach.
         t_s = self.stream_clock.now(arrival.mono)
-        if len(wrong_rate) < len(frames):
+        if accepted:
             self._rate_mismatch_reported = False
             events += self._heard(link, t_s)
         else:
