@@ -69,12 +69,14 @@ cdef packed struct BeatRow:
     double pulse_rate
     uint16_t quality
     uint8_t clean
+    int64_t known_at
 
 cdef packed struct EventRow:
     uint8_t kind
     uint8_t begin
     int64_t index
     double level_mmhg
+    int64_t known_at
 
 assert BEAT_DTYPE.itemsize == sizeof(BeatRow) and EVENT_DTYPE.itemsize == sizeof(EventRow)
 
@@ -174,7 +176,7 @@ cdef class BeatDetector:
     cdef double* _level_ring
 
     # raw and detection samples of the beat being formed
-    cdef int64_t _n, _max_beat, _prev_onset
+    cdef int64_t _n, _known, _max_beat, _prev_onset
     cdef Py_ssize_t _raw_len, _dec_len
     cdef double* _raw
     cdef double* _dec
@@ -282,6 +284,7 @@ cdef class BeatDetector:
         self._level_ring = _new_ring(self._level_len)
 
         self._n = 0
+        self._known = 0
         self._max_beat = t.max_beat
         self._raw_len = t.raw_capacity
         self._raw = _new_ring(self._raw_len)
@@ -344,6 +347,7 @@ cdef class BeatDetector:
         """End of the stream: resolve a pending detection, close open conditions."""
         if not self._finished:
             self._finished = True
+            self._known = self._n
             if self._cross >= 0:
                 self._resolve_crossing(self._j - 1)
             if self._condition:
@@ -359,6 +363,7 @@ cdef class BeatDetector:
     cdef inline int _step(self, double x) except -1:
         cdef int64_t i = self._n
         cdef double clamped
+        self._known = i + 1
         if isfinite(x):
             if self._condition == EV_GAP:
                 self._end_condition(i)
@@ -716,6 +721,7 @@ cdef class BeatDetector:
         row.pulse_rate = rate
         row.quality = <uint16_t> quality
         row.clean = quality == 0
+        row.known_at = self._known
         self._n_beats += 1
         return 0
 
@@ -776,6 +782,7 @@ cdef class BeatDetector:
         row.begin = begin
         row.index = index
         row.level_mmhg = level
+        row.known_at = self._known
         self._n_events += 1
         return 0
 

@@ -158,6 +158,7 @@ class BeatDetector:
 
         # Raw and detection samples of the beat being formed, and the beat before.
         self._n = 0  # raw samples seen
+        self._known = 0  # samples consumed when the current output row is emitted
         self._max_beat = t.max_beat
         self._raw_len = t.raw_capacity
         self._raw = [0.0] * t.raw_capacity
@@ -190,6 +191,7 @@ class BeatDetector:
         """End of the stream: resolve a pending detection, close open conditions."""
         if not self._finished:
             self._finished = True
+            self._known = self._n
             if self._cross >= 0:
                 self._resolve_crossing(self._j - 1)
             if self._condition:
@@ -205,6 +207,7 @@ class BeatDetector:
     def _step(self, x: float) -> None:
         s = self.settings
         i = self._n
+        self._known = i + 1
         if math.isfinite(x):
             if self._condition == EventKind.GAP:
                 self._end_condition(i)
@@ -414,6 +417,7 @@ class BeatDetector:
                     60.0 / period,
                     int(quality),
                     False,
+                    self._known,
                 )
             )
             return
@@ -531,7 +535,20 @@ class BeatDetector:
                 self._ref_map = mean
         self._prev_beat = (hi, lo, onset_pressure, period, int(quality))
         self._beats.append(
-            (onset, end, hi_at, hi, lo, mean, pp, period, rate, int(quality), quality == 0)
+            (
+                onset,
+                end,
+                hi_at,
+                hi,
+                lo,
+                mean,
+                pp,
+                period,
+                rate,
+                int(quality),
+                quality == 0,
+                self._known,
+            )
         )
         if not quality & (Quality.NO_PULSATILITY | Quality.ZEROING | Quality.FLUSH | Quality.GAP):
             self._pulse_seen(onset, end)
@@ -571,10 +588,10 @@ class BeatDetector:
         self._condition = int(kind)
         self._condition_since = index
         self._condition_j = self._j
-        self._events.append((int(kind), True, index, level))
+        self._events.append((int(kind), True, index, level, self._known))
 
     def _end_condition(self, index: int) -> None:
-        self._events.append((self._condition, False, index, math.nan))
+        self._events.append((self._condition, False, index, math.nan, self._known))
         self._condition = 0
 
     # ---------------------------------------------------------------- output

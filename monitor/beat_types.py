@@ -16,6 +16,9 @@ import numpy as np
 
 #: One row per completed beat. Indices count samples from the stream's first
 #: sample; a beat spans ``[onset, end)`` and ``end`` is the next beat's onset.
+#: ``known_at`` is how many samples the core had consumed when it emitted the
+#: row: the moment the beat became knowable, the same however the stream was
+#: chunked, so clinical time built on it is the same live and in replay.
 BEAT_DTYPE = np.dtype(
     [
         ("onset", np.int64),
@@ -29,18 +32,22 @@ BEAT_DTYPE = np.dtype(
         ("pulse_rate", np.float64),
         ("quality", np.uint16),
         ("clean", np.bool_),
+        ("known_at", np.int64),
     ]
 )
 
 #: One row per change of a no-beat condition: ``begin`` is true when the
 #: condition starts at sample ``index`` and false when it ends there.
-#: ``level_mmhg`` is the mean pressure that classified it (NaN for gaps).
+#: ``level_mmhg`` is the mean pressure that classified it (NaN for gaps);
+#: ``known_at`` is as for beats (the start of a stretch is found later than
+#: ``index``: a pulse is only missed once it has been missing a while).
 EVENT_DTYPE = np.dtype(
     [
         ("kind", np.uint8),
         ("begin", np.bool_),
         ("index", np.int64),
         ("level_mmhg", np.float64),
+        ("known_at", np.int64),
     ]
 )
 

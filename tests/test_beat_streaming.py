@@ -84,8 +84,19 @@ def test_every_beat_is_out_by_half_a_second_after_its_end(detector_class):
         beats = detector.push(record.samples[n - 1 : n]).beats
         for beat in beats:
             assert n <= beat["end"] + margin, f"beat ending at {beat['end']} came out at {n}"
+            assert beat["known_at"] == n, "known_at is the sample count the beat came out at"
             emitted += 1
     assert emitted > 50
+
+
+def test_events_carry_the_sample_count_they_came_out_at(detector_class):
+    detector = detector_class(FS)
+    seen = 0
+    for n in range(1, len(EVENTFUL) + 1):
+        for event in detector.push(EVENTFUL[n - 1 : n]).events:
+            assert event["known_at"] == n and event["index"] <= n
+            seen += 1
+    assert seen >= 4
 
 
 def test_pushing_exactly_to_end_plus_half_a_second_releases_the_beat(detector_class):
