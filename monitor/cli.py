@@ -20,7 +20,9 @@ from devices.scenario import ScenarioError
 from monitor import core
 from monitor.beat_types import DetectorOutput, quality_names
 from monitor.cli_args import UsageError, positive_number
+from monitor.cli_config import add_config_commands
 from monitor.cli_serial import add_serial_commands
+from monitor.config import ConfigError
 from monitor.core import push_in_chunks
 from monitor.drug_table import DrugTableError
 from monitor.records import RecordError, Recording, read_recording
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run=cmd_demo)
     add_serial_commands(sub)
+    add_config_commands(sub)
     return parser
 
 
@@ -205,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UsageError,
         ScenarioError,
         DrugTableError,
+        ConfigError,
         core.CoreUnavailableError,
     ) as exc:
         print(f"monitor {args.command}: {exc}", file=sys.stderr)
