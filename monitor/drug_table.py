@@ -16,7 +16,7 @@ from pathlib import Path
 from devices.infusion import DOSE_UNITS
 
 DEFAULT_TABLE = "drugs.toml"
-_DRUG_KEYS = {"name", "dose_unit", "nee_factor", "source", "codes", "salt"}
+_DRUG_KEYS = {"name", "dose_unit", "nee_factor", "source", "codes", "salt", "second_line"}
 _SALT_KEYS = {"form", "codes", "base_fraction", "source"}
 
 
@@ -40,6 +40,7 @@ class Drug:
     code: str
     base_fraction: float = 1.0
     salt_form: str | None = None
+    second_line: bool = False  # added when a first-line catecholamine is not enough
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,14 @@ class DrugTable:
     version: str
     source: str
     by_code: dict[str, Drug]
+    by_name: dict[str, Drug]
 
     def lookup(self, code: str) -> Drug | None:
-        """The drug a pump code means (codes are matched case-insensitively), or None."""
-        return self.by_code.get(code.upper())
+        """The drug a pump code or an international name means (any case), or None.
+
+        A name means the drug with its concentration stated as the base.
+        """
+        return self.by_code.get(code.upper()) or self.by_name.get(code.lower())
 
 
 def load_drug_table(path: str | Path | None = None) -> DrugTable:
@@ -89,7 +94,8 @@ def _build(where: str, data: dict) -> DrugTable:
             by_code[drug.code] = drug
     if not by_code:
         raise DrugTableError(f"{where}: no drugs")
-    return DrugTable(version, where, by_code)
+    by_name = {d.name: d for d in by_code.values() if d.salt_form is None}
+    return DrugTable(version, where, by_code, by_name)
 
 
 def _entry_drugs(where: str, entry: dict) -> list[Drug]:
@@ -110,8 +116,18 @@ def _entry_drugs(where: str, entry: dict) -> list[Drug]:
         isinstance(factor, int | float) and math.isfinite(factor) and factor > 0
     ):
         raise DrugTableError(f"{where} ({name}): nee_factor must be a positive number")
+    second_line = entry.get("second_line", False)
+    if not isinstance(second_line, bool):
+        raise DrugTableError(f"{where} ({name}): second_line must be true or false")
     drugs = [
-        Drug(name, unit, None if factor is None else float(factor), source, code)
+        Drug(
+            name,
+            unit,
+            None if factor is None else float(factor),
+            source,
+            code,
+            second_line=second_line,
+        )
         for code in _codes(where, entry)
     ]
     for j, salt in enumerate(entry.get("salt", [])):
@@ -133,6 +149,7 @@ def _entry_drugs(where: str, entry: dict) -> list[Drug]:
                 code,
                 fraction,
                 salt["form"],
+                second_line,
             )
             for code in _codes(here, salt)
         ]
