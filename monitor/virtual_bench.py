@@ -1,0 +1,119 @@
+"""A simulated bedside without ports: a scenario's bytes through the real input and pipeline.
+
+Engineers and tests want to know what the monitor makes of a four-hour
+scenario in seconds, not in four hours. ``run_scenario`` plays every
+device's bytes, in scenario-time order, into the very ``DeviceInput``
+(decoders, stream clock, watchdogs) and ``MonitorPipeline`` a live monitor
+runs; only the reader threads and the wall clock are replaced: each read
+arrives at its scenario time, so silences and communications losses happen
+as they would live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from devices.decoding import Decoder
+from devices.pump_protocol import PumpLineDecoder
+from devices.scenario import Scenario
+from devices.simulator import TRANSDUCER, ScenarioPlayer
+from devices.transducer_protocol import AsciiTransducerDecoder, BinaryTransducerDecoder
+from monitor.clinical import TimelineEntry
+from monitor.clinical_settings import ClinicalSettings
+from monitor.device_input import DeviceInput
+from monitor.drug_table import DrugTable
+from monitor.pipeline import MonitorPipeline
+from monitor.serial_link import PortSettings, Received
+
+STEP_S = 0.1  # scenario time handed to the devices per step
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """What a scenario produced: the timeline and a few counts."""
+
+    scenario: str
+    timeline: list[TimelineEntry]
+    beats: int
+    clean_beats: int
+    suppressed: dict[str, int]
+
+
+class _DirectReader:
+    """Stands in for ``PortReader``: decodes what it is handed and delivers it at once."""
+
+    def __init__(self, settings: PortSettings, decoder: Decoder, deliver: Callable) -> None:
+        self.settings, self.decoder, self.deliver = settings, decoder, deliver
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def feed(self, data: bytes, t_s: float) -> None:
+        frames = self.decoder.feed(data)
+        self.deliver(
+            Received(self.settings.role, frames, self.decoder.take_problems(), len(data), t_s)
+        )
+
+
+def run_scenario(
+    scenario: Scenario,
+    settings: ClinicalSettings,
+    drug_table: DrugTable,
+    *,
+    weight_kg: float | None = None,
+    comm_loss_s: float = 10.0,
+    until_s: float | None = None,
+) -> BenchRun:
+    """Play ``scenario`` (to ``until_s``) through input and pipeline as fast as possible."""
+    fs = float(scenario.transducer.sample_rate_hz)
+    now = [0.0]
+    readers: dict[str, _DirectReader] = {}
+
+    def factory(port: PortSettings, decoder: Decoder, deliver: Callable) -> _DirectReader:
+        readers[port.role] = _DirectReader(port, decoder, deliver)
+        return readers[port.role]
+
+    transducer_decoder: Decoder = (
+        BinaryTransducerDecoder()
+        if scenario.transducer.protocol == "binary"
+        else AsciiTransducerDecoder(fs)
+    )
+    device_input = DeviceInput(
+        (PortSettings(TRANSDUCER, f"sim://{scenario.name}/{TRANSDUCER}"), transducer_decoder),
+        [
+            (PortSettings(pump.pump_id, f"sim://{scenario.name}/{pump.pump_id}"), PumpLineDecoder())
+            for pump in scenario.pumps
+        ],
+        sample_rate=fs,
+        drug_table=drug_table,
+        comm_loss_s=comm_loss_s,
+        clock=lambda: now[0],
+        reader_factory=factory,
+    )
+    weight = scenario.weight_kg if weight_kg is None else weight_kg
+    pipeline = MonitorPipeline(settings, fs, weight, TRANSDUCER)
+    player = ScenarioPlayer(scenario)
+    end_s = scenario.duration_s if until_s is None else min(until_s, scenario.duration_s)
+    timeline: list[TimelineEntry] = []
+    t = 0.0
+    while t < end_s:
+        t = min(t + STEP_S, end_s)
+        for tx in player.advance(t):
+            now[0] = tx.t_s
+            readers[tx.device].feed(tx.data, tx.t_s)
+            for item in device_input.poll(0.0):
+                timeline += pipeline.take(item)
+        now[0] = t
+        for item in device_input.poll(0.0):
+            timeline += pipeline.take(item)
+        timeline += pipeline.advance(device_input.stream_clock.now(t))
+    timeline += pipeline.finish()
+    return BenchRun(
+        scenario.name,
+        timeline,
+        pipeline.beats_seen,
+        pipeline.clean_beats,
+        dict(pipeline.engine.suppressed),
+    )
