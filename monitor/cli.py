@@ -19,6 +19,7 @@ import numpy as np
 from devices.scenario import ScenarioError
 from monitor import core
 from monitor.beat_types import DetectorOutput, quality_names
+from monitor.cli_analyze import add_analyze_command
 from monitor.cli_args import UsageError, positive_number
 from monitor.cli_config import add_config_commands
 from monitor.cli_serial import add_serial_commands
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     add_serial_commands(sub)
     add_config_commands(sub)
+    add_analyze_command(sub)
     return parser
 
 

@@ -21,7 +21,7 @@ from devices.simulator import TRANSDUCER, ScenarioPlayer
 from devices.transducer_protocol import AsciiTransducerDecoder, BinaryTransducerDecoder
 from monitor.clinical import TimelineEntry
 from monitor.clinical_settings import ClinicalSettings
-from monitor.device_input import DeviceInput
+from monitor.device_input import DeviceInput, InputItem
 from monitor.drug_table import DrugTable
 from monitor.pipeline import MonitorPipeline
 from monitor.serial_link import PortSettings, Received
@@ -65,8 +65,12 @@ def run_scenario(
     weight_kg: float | None = None,
     comm_loss_s: float = 10.0,
     until_s: float | None = None,
+    on_item: Callable[[InputItem], None] | None = None,
 ) -> BenchRun:
-    """Play ``scenario`` (to ``until_s``) through input and pipeline as fast as possible."""
+    """Play ``scenario`` (to ``until_s``) through input and pipeline as fast as possible.
+
+    ``on_item`` sees every input item before the pipeline does (to record a run).
+    """
     fs = float(scenario.transducer.sample_rate_hz)
     now = [0.0]
     readers: dict[str, _DirectReader] = {}
@@ -97,17 +101,24 @@ def run_scenario(
     player = ScenarioPlayer(scenario)
     end_s = scenario.duration_s if until_s is None else min(until_s, scenario.duration_s)
     timeline: list[TimelineEntry] = []
+
+    def take(items: list[InputItem]) -> list[TimelineEntry]:
+        out = []
+        for item in items:
+            if on_item is not None:
+                on_item(item)
+            out += pipeline.take(item)
+        return out
+
     t = 0.0
     while t < end_s:
         t = min(t + STEP_S, end_s)
         for tx in player.advance(t):
             now[0] = tx.t_s
             readers[tx.device].feed(tx.data, tx.t_s)
-            for item in device_input.poll(0.0):
-                timeline += pipeline.take(item)
+            timeline += take(device_input.poll(0.0))
         now[0] = t
-        for item in device_input.poll(0.0):
-            timeline += pipeline.take(item)
+        timeline += take(device_input.poll(0.0))
         timeline += pipeline.advance(device_input.stream_clock.now(t))
     timeline += pipeline.finish()
     return BenchRun(
