@@ -10,7 +10,6 @@ quality would have believed, so suppressed alarms can be counted.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class MapEstimate:
-    """MAP and its companions at one moment; ``map_mmhg`` is None when the signal is insufficient."""
+    """MAP and its companions at one moment; ``map_mmhg`` is None on insufficient signal."""
 
     t_s: float
     map_mmhg: float | None
@@ -37,19 +36,16 @@ class MapEstimate:
         return self.map_mmhg is not None
 
 
-@dataclass(frozen=True)
-class _Beat:
-    onset_s: float
-    end_s: float
-    map: float
-    sbp: float
-    dbp: float
-    rate: float
-    clean: bool
+_ONSET, _END, _MAP, _SBP, _DBP, _RATE, _CLEAN = range(7)
 
 
 class MapWindow:
-    """Beats in, ``MapEstimate`` for any later time out; memory bounded by the window."""
+    """Beats in, ``MapEstimate`` for any later time out; memory bounded by the window.
+
+    Beats live as rows of one float array (onset, end, MAP, SBP, DBP, rate,
+    clean), the live ones contiguous, so an estimate is a few vectorised
+    operations rather than a Python loop over a minute of beats.
+    """
 
     def __init__(self, fs: float, window_s: float, min_coverage: float) -> None:
         if not (window_s > 0 and 0.0 < min_coverage <= 1.0):
@@ -57,58 +53,56 @@ class MapWindow:
         self.fs = fs
         self.window_s = window_s
         self.min_coverage = min_coverage
-        self._beats: deque[_Beat] = deque()
+        self._rows = np.empty((256, 7))
+        self._first = 0  # index of the oldest live row
+        self._end = 0  # one past the newest
 
     def add(self, beats: Iterable[np.void]) -> None:
         """Beats from the core (``BEAT_DTYPE`` rows), in the order it emitted them."""
         for b in beats:
-            self._beats.append(
-                _Beat(
-                    float(b["onset"]) / self.fs,
-                    float(b["end"]) / self.fs,
-                    float(b["map"]),
-                    float(b["sbp"]),
-                    float(b["dbp"]),
-                    float(b["pulse_rate"]),
-                    bool(b["clean"]),
-                )
+            if self._end == len(self._rows):
+                self._make_room()
+            self._rows[self._end] = (
+                b["onset"] / self.fs,
+                b["end"] / self.fs,
+                b["map"],
+                b["sbp"],
+                b["dbp"],
+                b["pulse_rate"],
+                b["clean"],
             )
+            self._end += 1
+
+    def _make_room(self) -> None:
+        live = self._rows[self._first : self._end]
+        if len(live) > len(self._rows) // 2:
+            grown = np.empty((2 * len(self._rows), 7))
+            grown[: len(live)] = live
+            self._rows = grown
+        else:
+            self._rows[: len(live)] = live
+        self._first, self._end = 0, len(live)
 
     def estimate(self, t_s: float) -> MapEstimate:
         """The estimate over ``[t_s - window_s, t_s]``; beats that ended before it are dropped."""
         start = t_s - self.window_s
-        while self._beats and self._beats[0].end_s <= start:
-            self._beats.popleft()
-        clean_s = artifact_s = 0.0
-        clean: list[_Beat] = []
-        every_map: list[float] = []
-        for beat in self._beats:
-            overlap = min(beat.end_s, t_s) - max(beat.onset_s, start)
-            if overlap <= 0.0:
-                continue
-            if beat.map == beat.map:
-                every_map.append(beat.map)
-            if beat.clean:
-                clean_s += overlap
-                clean.append(beat)
-            else:
-                artifact_s += overlap
+        ends = self._rows[self._first : self._end, _END]
+        self._first += int(np.searchsorted(ends > start, True))
+        rows = self._rows[self._first : self._end]
+        overlap = np.minimum(rows[:, _END], t_s) - np.maximum(rows[:, _ONSET], start)
+        rows, overlap = rows[overlap > 0.0], overlap[overlap > 0.0]
+        clean = rows[:, _CLEAN] > 0.0
+        clean_s = float(overlap[clean].sum())
+        artifact_s = float(overlap[~clean].sum())
+        every_map = rows[:, _MAP][~np.isnan(rows[:, _MAP])]
+        naive = float(np.median(every_map)) if len(every_map) else None
         coverage = clean_s / self.window_s
-        naive = float(np.median(every_map)) if every_map else None
-        if not clean or coverage < self.min_coverage:
-            return MapEstimate(
-                t_s, None, None, None, None, coverage, artifact_s / self.window_s,
-                len(every_map), len(clean), naive,
-            )  # fmt: skip
+        n_clean = int(clean.sum())
+        if not n_clean or coverage < self.min_coverage:
+            values = (None, None, None, None)
+        else:
+            medians = np.median(rows[clean][:, _MAP : _RATE + 1], axis=0)
+            values = tuple(float(v) for v in medians)
         return MapEstimate(
-            t_s,
-            float(np.median([b.map for b in clean])),
-            float(np.median([b.sbp for b in clean])),
-            float(np.median([b.dbp for b in clean])),
-            float(np.median([b.rate for b in clean])),
-            coverage,
-            artifact_s / self.window_s,
-            len(every_map),
-            len(clean),
-            naive,
+            t_s, *values, coverage, artifact_s / self.window_s, len(every_map), n_clean, naive
         )
