@@ -16,6 +16,8 @@ from monitor.records import read_recording
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        raise UsageError(f"cannot write the timeline to {args.out}: no such directory")
     config = load_config(args.config)
     drugs = load_drug_table(config["drugs.table"] or None)
     recording = read_recording(args.abp, fs=args.fs, channel=args.channel)
@@ -36,8 +38,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a rate the beat core cannot run at
         raise UsageError(f"{recording.source}: {exc}") from None
     if args.out:
-        with open(args.out, "w", encoding="utf-8", newline="") as out:
-            count = write_timeline(timeline, out)
+        try:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                count = write_timeline(timeline, out)
+        except OSError as exc:
+            raise UsageError(f"cannot write the timeline to {args.out}: {exc.strerror}") from None
     else:
         count = write_timeline(timeline, sys.stdout)
     duration_s = len(recording.samples) / recording.fs

@@ -120,7 +120,9 @@ class NeeReading:
         also = [
             f"{c.label} {_number(c.dose)} {c.dose_unit}".rstrip()
             for c in self.channels
-            if not c.counted and c.drug is not None
+            if not c.counted
+            and c.drug is not None
+            and c.state in (ChannelState.RUNNING, ChannelState.HELD)
         ]
         if also:
             text += f"; also running, not summed: {', '.join(also)}"

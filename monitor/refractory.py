@@ -119,6 +119,7 @@ class RefractoryDetector:
         self._recovering_since: float | None = None
         self._below_since: float | None = None  # MAP below target, for the message
         self._nee_high_since: float | None = None  # NEE above threshold, for the advisory
+        self._last_t = -float("inf")  # the last update's time: deadlines lie after it
 
     # ------------------------------------------------------------- queries
     @property
@@ -130,7 +131,11 @@ class RefractoryDetector:
         return 0.0 if self._nee_high_since is None else t_s - self._nee_high_since
 
     def next_deadline(self) -> float | None:
-        """The next moment a decision falls due with no new input."""
+        """The next moment after the last update at which a decision falls due with no new input.
+
+        A sustain or advisory time already passed is not announced again: it
+        would hide the deadlines still to come.
+        """
         s = self.settings
         times = []
         if self.phase is Phase.PENDING and self.episode_start_s is not None:
@@ -141,12 +146,13 @@ class RefractoryDetector:
             times.append(self._recovering_since + s.end_s)
         if self._nee_high_since is not None:
             times.append(self._nee_high_since + s.advisory_s)
-        return min(times, default=None)
+        return min((t for t in times if t > self._last_t), default=None)
 
     # -------------------------------------------------------------- update
     def update(self, obs: Observation) -> list[StateChange | EpisodeChange]:
         """Apply one moment; return the episode and state changes it caused."""
         changes: list[StateChange | EpisodeChange] = []
+        self._last_t = obs.t_s
         self._track_levels(obs)
         changes += self._update_episode(obs)
         state = self._state_for(obs)
