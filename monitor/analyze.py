@@ -71,6 +71,9 @@ def parse_pump_rows(text: str, where: str) -> list[PumpRow]:
     if header is None:
         raise PumpFileError(f"{where}: empty file; expected the header {','.join(PUMP_COLUMNS)}")
     names = [h.strip() for h in header]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise PumpFileError(f"{where}: line 1: the header names {repeated} more than once")
     missing = [c for c in PUMP_COLUMNS if c not in names]
     unknown = [c for c in names if c not in PUMP_COLUMNS]
     if missing or unknown:

@@ -56,6 +56,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         f"configuration: {', '.join(config.files)}",
         file=sys.stderr,
     )
+    late = sum(1 for row in rows if row.t_s * recording.fs > len(recording.samples))
+    if late:
+        print(
+            f"warning: {late} pump rows are after the recording's end ({duration_s:.1f} s) and "
+            "were not applied; pump times count from the recording's first sample",
+            file=sys.stderr,
+        )
     print(f"alarms raised: {_counts(raised)}", file=sys.stderr)
     print(f"physiological alarms suppressed as artifact: {_counts(suppressed)}", file=sys.stderr)
     print(f"timeline: {count} rows -> {args.out or 'stdout'}", file=sys.stderr)

@@ -263,7 +263,10 @@ class RefractoryDetector:
         }
 
     def _map_text(self, est: MapEstimate) -> str:
-        return f"MAP {est.map_mmhg:.0f} mmHg (median, {self.settings.map_window_s:.0f} s)"
+        """Whole mmHg, unless rounding would land on the target and hide which side it is."""
+        value, target = est.map_mmhg, self.settings.map_target_mmhg
+        shown = f"{value:.1f}" if round(value) == round(target) else f"{value:.0f}"
+        return f"MAP {shown} mmHg (median, {self.settings.map_window_s:.0f} s)"
 
     def _criteria_text(self, obs: Observation) -> str:
         est = obs.map
