@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor import config
 from monitor._beat_detector import BeatDetector as CompiledBeatDetector
 from monitor.beat_detector_py import BeatDetector as ReferenceBeatDetector
 from monitor.validation import ReferenceRecord, load_reference_record
@@ -49,3 +50,12 @@ BOTH_CORES = pytest.mark.parametrize(
 def detector_class(request):
     """Each behaviour test runs against the compiled core and its pure-Python twin."""
     return request.param
+
+
+@pytest.fixture
+def packaged_config_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing outside tmp_path: no /etc/monitor, no real home, no $MONITOR_CONFIG."""
+    monkeypatch.setattr(config, "ETC_DIR", tmp_path / "etc")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("MONITOR_CONFIG", raising=False)

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from devices.abp_waveform import synthesize_abp
-from monitor import cli, config
+from devices.scenario import STATE_NAMES
+from monitor import cli
 from monitor.analyze import PUMP_COLUMNS, TIMELINE_COLUMNS
 
 from conftest import DATA
@@ -31,27 +32,14 @@ TIMELINE_HEADER = "time_s,kind,name,priority,map_mmhg,nee_ug_kg_min,message"
 #: Norepinephrine 42 ug/mL at 30 mL/h for 70 kg: 30 x 42 / 60 / 70 = 0.3 ug/kg/min.
 NE_0_3 = "0,P1,1,NORAD,42,ug/mL,30,running"
 ALARM_KINDS = {"raised", "condition_ended", "cleared", "escalated", "suppressed"}
-STATES = {
-    "normotensive",
-    "hypotensive",
-    "vasopressor_dependent",
-    "refractory",
-    "insufficient_signal",
-    "no_pulse",
-}
+STATES = set(STATE_NAMES)
 EPISODES = {"opened", "confirmed", "ended", "discarded"}
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analyze.md"
 EXAMPLE_ABP = DATA / "cliffordlab_TestICUdata" / "abp.csv.gz"
 EXAMPLE_PUMPS = DATA / "analyze" / "example_pumps.csv"
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No /etc/monitor, no real home, no $MONITOR_CONFIG: the packaged defaults only."""
-    monkeypatch.setattr(config, "ETC_DIR", tmp_path / "etc")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+pytestmark = pytest.mark.usefixtures("packaged_config_only")
 
 
 def write_abp(path: Path, seconds: float, map_mmhg: Callable[[float], float]) -> Path:

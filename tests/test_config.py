@@ -29,13 +29,7 @@ from monitor.config import (
 DEFAULTS = resources.files("monitor.defaults")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing outside tmp_path: no /etc/monitor, no real home, no $MONITOR_CONFIG."""
-    monkeypatch.setattr(config, "ETC_DIR", tmp_path / "etc")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("MONITOR_CONFIG", raising=False)
+pytestmark = pytest.mark.usefixtures("packaged_config_only")
 
 
 def write(path: Path, text: str) -> Path:
