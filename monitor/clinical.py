@@ -112,6 +112,7 @@ class ClinicalEngine:
         self.suppressed: dict[str, int] = {name: 0 for name in PHYSIOLOGICAL}
         self.last_map: MapEstimate | None = None
         self.last_nee: NeeReading | None = None
+        self._last_known_nee: NeeReading | None = None  # for "last known" when it goes unknown
 
     # ------------------------------------------------------------ inputs
     def beats(self, output: DetectorOutput) -> list[TimelineEntry]:
@@ -221,6 +222,8 @@ class ClinicalEngine:
         est = self.map_window.estimate(t)
         nee = self.nee.reading(t)
         self.last_map, self.last_nee = est, nee
+        if nee.known:
+            self._last_known_nee = nee
         obs = Observation(t, est, nee, self._no_pulse(t))
         out = [self._entry_for_detector(c, est, nee) for c in self.detector.update(obs)]
         conditions = self._conditions(obs)
@@ -349,8 +352,8 @@ class ClinicalEngine:
         return c
 
     def _last_known_nee_text(self) -> str:
-        held = self.nee.reading(self.now_s)
-        return "none" if not held.channels else held.explain()
+        known = self._last_known_nee
+        return "none" if known is None else f"{known.explain()} at {known.t_s:.0f} s"
 
     def _count_suppressed(
         self, obs: Observation, conditions: Mapping[str, Condition]
