@@ -17,19 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alarm_sinks import (
-    AlarmSink,
-    AudioSink,
-    CommandSink,
-    GpioSink,
-    SinkError,
-    SinkFanout,
-    TerminalSink,
-    build_sinks,
-    format_transition,
-    gpio_mode,
-    transition_json,
-)
+from monitor.alarm_audio import AudioSink
+from monitor.alarm_command import CommandSink, transition_json
+from monitor.alarm_fanout import SinkFanout
+from monitor.alarm_gpio import GpioSink, gpio_mode
+from monitor.alarm_output import AlarmSink, SinkError
+from monitor.alarm_sinks import TerminalSink, build_sinks, format_transition
 from monitor.alarm_types import (
     ActiveAlarm,
     AlarmTransition,
