@@ -3,44 +3,26 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping
-from typing import Any
 
 from monitor.alarm_output import AlarmSink, SinkError, stderr_tail, stop_process
-from monitor.alarm_types import AlarmTransition
-
-
-def _jsonable(value: Any) -> Any:
-    """Evidence as strict JSON: numpy scalars and arrays unwrapped, NaN and inf as null."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalar or array
-        return _jsonable(value.tolist())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str | int | bool) or value is None:
-        return value
-    return str(value)
+from monitor.alarm_types import AlarmTransition, jsonable
 
 
 def transition_json(transition: AlarmTransition) -> str:
     """The JSON object a command hook receives on stdin."""
     return json.dumps(
         {
-            "t_s": _jsonable(transition.t_s),
+            "t_s": jsonable(transition.t_s),
             "name": transition.name,
             "priority": transition.priority.label,
             "category": transition.category.value,
             "transition": transition.transition.value,
             "message": transition.message,
-            "evidence": _jsonable(transition.evidence),
+            "evidence": jsonable(transition.evidence),
         },
         allow_nan=False,
     )

@@ -9,6 +9,7 @@ is shown.
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,3 +91,20 @@ class Annunciation:
     @property
     def highest(self) -> Priority | None:
         return max((a.priority for a in self.alarms), default=None)
+
+
+def jsonable(value: Any) -> Any:
+    """Evidence as strict JSON: numpy scalars and arrays unwrapped, NaN and inf as null."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return jsonable(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    return str(value)

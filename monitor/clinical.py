@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ from monitor.drug_table import Drug
 from monitor.map_window import MapEstimate, MapWindow
 from monitor.nee import ChannelState, NeeReading, NeeTracker
 from monitor.refractory import EpisodeChange, Observation, RefractoryDetector, State, StateChange
+from monitor.trends import TrendPoint, TrendSampler, replay
 
 EVALUATE_EVERY_S = 1.0
 # After a zero procedure the trace takes a moment to come back, and the core
@@ -107,12 +108,38 @@ class ClinicalEngine:
         self._transducer_role = "transducer"
         self._decode_errors: deque[tuple[float, int]] = deque()
         self._failed_sinks: dict[str, str] = {}
+        self._log_problem: str | None = None
         self._naive_low_since: dict[str, float] = {}
         self._suppressed_reported: set[str] = set()
         self.suppressed: dict[str, int] = {name: 0 for name in PHYSIOLOGICAL}
         self.last_map: MapEstimate | None = None
         self.last_nee: NeeReading | None = None
         self._last_known_nee: NeeReading | None = None  # for "last known" when it goes unknown
+        self._trend_sampler: TrendSampler | None = None
+        self._on_trend: Callable[[TrendPoint], None] | None = None
+
+    def record_trends(self, interval_s: float, on_trend: Callable[[TrendPoint], None]) -> None:
+        """Hand ``on_trend`` a trend point every ``interval_s`` and at every change that matters."""
+        self._trend_sampler = TrendSampler(self.settings.detector, interval_s)
+        self._on_trend = on_trend
+
+    def resume(self, history: Iterable[TrendPoint], data_end_s: float) -> list[TimelineEntry]:
+        """Rebuild the detector from a previous run's points, placed before stream time 0.
+
+        ``data_end_s`` (<= 0) is where the previous run's data end; from there
+        to now is a gap the detector sees as insufficient signal. Returns the
+        episode changes that fell inside the gap. Call before any input.
+        """
+        if self.now_s != 0.0 or self.detector.state is not None:
+            raise RuntimeError("resume() must come before the first input")
+        changes = replay(self.detector, history, data_end_s, self.now_s)
+        empty = self.map_window.estimate(self.now_s)
+        unknown = self.nee.reading(self.now_s)
+        return [
+            self._entry_for_detector(c, empty, unknown)
+            for c in changes
+            if isinstance(c, EpisodeChange)
+        ]
 
     # ------------------------------------------------------------ inputs
     def beats(self, output: DetectorOutput) -> list[TimelineEntry]:
@@ -173,6 +200,11 @@ class ClinicalEngine:
         self._failed_sinks.pop(sink, None)
         return self._evaluate()
 
+    def log_problem(self, message: str | None) -> list[TimelineEntry]:
+        """What is wrong with the log now (None: nothing); a technical alarm while it lasts."""
+        self._log_problem = message
+        return self._evaluate()
+
     def acknowledge(self, name: str | None = None) -> list[TimelineEntry]:
         return self._entries_for(self.alarms.acknowledge(self.now_s, name))
 
@@ -226,6 +258,10 @@ class ClinicalEngine:
             self._last_known_nee = nee
         obs = Observation(t, est, nee, self._no_pulse(t))
         out = [self._entry_for_detector(c, est, nee) for c in self.detector.update(obs)]
+        if self._trend_sampler is not None and self._on_trend is not None:
+            point = self._trend_sampler.sample(obs, self.detector.state.value)
+            if point is not None:
+                self._on_trend(point)
         conditions = self._conditions(obs)
         out += self._entries_for(self.alarms.update(t, conditions))
         out += self._count_suppressed(obs, conditions)
@@ -340,6 +376,8 @@ class ClinicalEngine:
                 "alarm_output_failed",
                 "; ".join(f"{sink}: {why}" for sink, why in sorted(self._failed_sinks.items())),
             )
+        if self._log_problem is not None:
+            hold("log_failed", f"Log: {self._log_problem}")
         high_for = det.nee_high_for_s(obs.t_s)
         if high_for >= d.advisory_s:
             running = [ch.label for ch in nee.channels if ch.label == "hydrocortisone"]

@@ -8,6 +8,10 @@ disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
+
 from devices.pump_protocol import PumpReport
 from monitor.beat_stream import BeatStream
 from monitor.clinical import ClinicalEngine, TimelineEntry
@@ -31,6 +35,7 @@ class MonitorPipeline:
         self.fs = fs
         self.beats_seen = 0
         self.clean_beats = 0
+        self.on_beats: Callable[[np.ndarray], None] | None = None  # e.g. the log's beat table
 
     def take(self, item: InputItem) -> list[TimelineEntry]:
         """Apply one input item; items must come in the order the input produced them."""
@@ -38,6 +43,8 @@ class MonitorPipeline:
             output = self.beat_stream.push(item)
             self.beats_seen += len(output.beats)
             self.clean_beats += int(output.beats["clean"].sum())
+            if self.on_beats is not None and len(output.beats):
+                self.on_beats(output.beats)
             return self.engine.beats(output) + self.engine.advance(item.end / self.fs)
         if isinstance(item, PumpObservation):
             if isinstance(item.sentence, PumpReport):

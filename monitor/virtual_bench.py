@@ -19,6 +19,8 @@ from devices.pump_protocol import PumpLineDecoder
 from devices.scenario import Scenario
 from devices.simulator import TRANSDUCER, ScenarioPlayer
 from devices.transducer_protocol import AsciiTransducerDecoder, BinaryTransducerDecoder
+from monitor.bedside import Bedside
+from monitor.bedside_log import BedsideLog, Clocks
 from monitor.clinical import TimelineEntry
 from monitor.clinical_settings import ClinicalSettings
 from monitor.device_input import DeviceInput, InputItem
@@ -27,6 +29,21 @@ from monitor.pipeline import MonitorPipeline
 from monitor.serial_link import PortSettings, Received
 
 STEP_S = 0.1  # scenario time handed to the devices per step
+
+
+class ScenarioClock:
+    """Scenario time, the one clock of a bench run; the log can read it too."""
+
+    def __init__(self, start_s: float = 0.0, utc_at_zero: float = 1.8e9) -> None:
+        self.now_s = start_s
+        self.utc_at_zero = utc_at_zero
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def log_clocks(self, kernel_boot_id: str = "virtual-bench") -> Clocks:
+        """Wall clock and boot time that follow the scenario: a restart's gap is exact."""
+        return Clocks(lambda: self.utc_at_zero + self.now_s, self, lambda: kernel_boot_id)
 
 
 @dataclass(frozen=True)
@@ -65,14 +82,21 @@ def run_scenario(
     weight_kg: float | None = None,
     comm_loss_s: float = 10.0,
     until_s: float | None = None,
+    clock: ScenarioClock | None = None,
+    log: BedsideLog | None = None,
     on_item: Callable[[InputItem], None] | None = None,
 ) -> BenchRun:
-    """Play ``scenario`` (to ``until_s``) through input and pipeline as fast as possible.
+    """Play ``scenario`` (to ``until_s``) through the monitor as fast as possible.
 
+    ``clock`` (default: from 0) says when the monitor starts: one started at
+    scenario time 6000 s sees nothing before, and its stream time starts at
+    0 there. With ``log`` it resumes from the log's history and records
+    everything, as a live monitor does (give the log ``clock.log_clocks()``).
     ``on_item`` sees every input item before the pipeline does (to record a run).
     """
     fs = float(scenario.transducer.sample_rate_hz)
-    now = [0.0]
+    clock = clock or ScenarioClock()
+    from_s = clock.now_s
     readers: dict[str, _DirectReader] = {}
 
     def factory(port: PortSettings, decoder: Decoder, deliver: Callable) -> _DirectReader:
@@ -93,34 +117,36 @@ def run_scenario(
         sample_rate=fs,
         drug_table=drug_table,
         comm_loss_s=comm_loss_s,
-        clock=lambda: now[0],
+        clock=clock,
         reader_factory=factory,
     )
     weight = scenario.weight_kg if weight_kg is None else weight_kg
     pipeline = MonitorPipeline(settings, fs, weight, TRANSDUCER)
+    bedside = Bedside(pipeline, log)
     player = ScenarioPlayer(scenario)
+    player.advance(from_s)  # what happened before this monitor started
     end_s = scenario.duration_s if until_s is None else min(until_s, scenario.duration_s)
-    timeline: list[TimelineEntry] = []
+    timeline: list[TimelineEntry] = bedside.start()
 
     def take(items: list[InputItem]) -> list[TimelineEntry]:
         out = []
         for item in items:
             if on_item is not None:
                 on_item(item)
-            out += pipeline.take(item)
+            out += bedside.take(item)
         return out
 
-    t = 0.0
+    t = from_s
     while t < end_s:
         t = min(t + STEP_S, end_s)
         for tx in player.advance(t):
-            now[0] = tx.t_s
+            clock.now_s = tx.t_s
             readers[tx.device].feed(tx.data, tx.t_s)
             timeline += take(device_input.poll(0.0))
-        now[0] = t
+        clock.now_s = t
         timeline += take(device_input.poll(0.0))
-        timeline += pipeline.advance(device_input.stream_clock.now(t))
-    timeline += pipeline.finish()
+        timeline += bedside.advance(device_input.stream_clock.now(t))
+    timeline += bedside.finish()
     return BenchRun(
         scenario.name,
         timeline,

@@ -91,6 +91,7 @@ def test_the_defaults_are_those_of_the_issue() -> None:
         ("weight_missing", Priority.MEDIUM, TECHNICAL),
         ("serial_errors", Priority.LOW, TECHNICAL),
         ("alarm_output_failed", Priority.MEDIUM, TECHNICAL),
+        ("log_failed", Priority.MEDIUM, TECHNICAL),
         ("hydrocortisone_advisory", Priority.INFO, PHYSIOLOGICAL),
     ],
 )

@@ -1,0 +1,598 @@
+"""The bedside log: every alarm, state, trend, pump event and audit record, in SQLite.
+
+Two write paths, because they have different promises:
+
+* **the record** (alarm transitions, detector states and episodes, audit,
+  admissions, boots) is written on the caller's thread, on a connection with
+  ``synchronous=FULL``, and the call returns only once the commit is on the
+  disk: an alarm is in the log before any output shows it;
+* **bulk data** (trend points, pump events, device events, beats) is queued
+  to a writer thread that commits once per ``commit_interval_s``, also with
+  FULL, so a power cut loses at most that much of it.
+
+The writer thread also prunes rows older than the retention time in small
+steps, and, when the disk (or the configured size limit) is full, deletes
+the oldest bulk rows to make room for the record. Problems are reported
+through ``problems()`` for the monitor to raise as a technical alarm, never
+by raising into the signal path. docs/log.md has the tables and figures.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import math
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from monitor.alarm_types import jsonable
+from monitor.clinical import TimelineEntry
+from monitor.log_schema import BULK_TABLES
+from monitor.log_store import LogError, OpenedLog, connect, open_log_database
+from monitor.trends import TrendPoint
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 4096
+PRUNE_EVERY_S = 300.0  # how often the writer looks for rows past retention
+PRUNE_CHUNK = 2000  # rows deleted per transaction: the writer never holds the lock long
+FULL_DISK_SHARE = 0.1  # share of the oldest bulk rows deleted when the disk is full
+HEADROOM_SHARE = 0.95  # the storage-full alarm ends below this share of the size limit...
+MIN_FREE_DISK = 32 * 2**20  # ...with this much free on the file system
+
+BEAT_COLUMNS = ("stream_s", "systolic_mmhg", "diastolic_mmhg", "map_mmhg", "pulse_rate_bpm")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    directory: Path
+    trend_interval_s: float
+    commit_interval_s: float
+    retention_days: float
+    max_size_mb: float
+    resume_lookback_s: float
+    beats: bool
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], directory: Path) -> LogSettings:
+        return cls(
+            directory,
+            float(config["log.trend_interval_s"]),
+            float(config["log.commit_interval_s"]),
+            float(config["log.retention_days"]),
+            float(config["log.max_size_mb"]),
+            3600.0 * float(config["log.resume_lookback_h"]),
+            config["log.beats"] == "on",
+        )
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """Where the log reads the time: wall clock, time since kernel boot, the kernel boot's id."""
+
+    utc: Callable[[], float]
+    boottime: Callable[[], float]
+    kernel_boot_id: Callable[[], str]
+
+
+def _kernel_boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+SYSTEM_CLOCKS = Clocks(time.time, lambda: time.clock_gettime(time.CLOCK_BOOTTIME), _kernel_boot_id)
+
+
+@dataclass(frozen=True)
+class Boot:
+    """This start of the monitor, and where its stream time sits on the admission's timeline.
+
+    ``origin_s`` is the admission-timeline time of this boot's stream time
+    0; the first boot of an admission has 0. ``gap_s`` is the time since the
+    previous boot's last data: exact when both ran in one kernel boot
+    (monotonic clock), else a lower bound (wall clock and uptime, since a Pi
+    without a battery clock may boot with a stale date).
+    """
+
+    id: int
+    admission: int
+    weight_kg: float | None
+    origin_s: float
+    resumed_from: int | None
+    gap_s: float | None
+    gap_exact: bool
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class History:
+    """The detector's inputs before this boot, in this boot's stream time (negative)."""
+
+    points: tuple[TrendPoint, ...]
+    data_end_s: float  # where the last boot's data end
+
+
+class BedsideLog:
+    """The log of one bedside. Write methods are for the monitor's loop thread only."""
+
+    def __init__(
+        self,
+        settings: LogSettings,
+        *,
+        software: str,
+        config_hash: str,
+        clocks: Clocks = SYSTEM_CLOCKS,
+        by: str = "monitor",
+    ) -> None:
+        self.settings = settings
+        self.clocks = clocks
+        opened: OpenedLog = open_log_database(settings.directory)
+        self.path = opened.path
+        self._max_pages = max(64, int(settings.max_size_mb * 2**20 // PAGE_SIZE))
+        self._record = connect(self.path, synchronous="FULL", max_pages=self._max_pages)
+        # Checkpoints are the writer's job: an alarm's commit never waits on one.
+        self._record.execute("PRAGMA wal_autocheckpoint = 0")
+        self._problems: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        self.boot = self._start_boot(software, config_hash, by, opened.notes)
+        self._writer = threading.Thread(target=self._write_loop, name="log-writer", daemon=True)
+        self._writer.start()
+
+    # ---------------------------------------------------------------- boot
+    def _start_boot(self, software: str, config_hash: str, by: str, notes: Sequence[str]) -> Boot:
+        utc, boottime, kernel = (
+            self.clocks.utc(),
+            self.clocks.boottime(),
+            self.clocks.kernel_boot_id(),
+        )
+        conn = self._record
+        admission = conn.execute(
+            "SELECT id, weight_kg FROM admissions ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        previous = None
+        if admission is not None:
+            previous = conn.execute(
+                "SELECT id, kernel_boot_id, origin_s, utc, boottime_s FROM boots "
+                "WHERE admission = ? ORDER BY id DESC LIMIT 1",
+                (admission[0],),
+            ).fetchone()
+        gap_s: float | None = None
+        exact = False
+        origin = 0.0
+        all_notes = list(notes)
+        with self._transaction(conn):
+            if admission is None:
+                admission = (self._insert_admission(conn, utc, None, by), None)
+                all_notes.append(f"admission {admission[0]} started (no earlier admission)")
+            if previous is not None:
+                prev_id, prev_kernel, prev_origin, prev_utc, prev_boottime = previous
+                last = conn.execute(
+                    "SELECT stream_s, utc, boottime_s FROM trends WHERE boot = ? "
+                    "ORDER BY stream_s DESC LIMIT 1",
+                    (prev_id,),
+                ).fetchone() or (0.0, prev_utc, prev_boottime)
+                if prev_kernel == kernel and kernel != "unknown":
+                    gap_s, exact = max(0.0, boottime - last[2]), True
+                else:
+                    gap_s = max(boottime, utc - last[1])
+                origin = prev_origin + last[0] + gap_s
+            boot_id = conn.execute(
+                "INSERT INTO boots (admission, uuid, kernel_boot_id, utc, boottime_s, software, "
+                "config_hash, resumed_from, origin_s, gap_s, gap_exact) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    admission[0], str(uuid.uuid4()), kernel, utc, boottime, software, config_hash,
+                    None if previous is None else previous[0], origin, gap_s,
+                    None if gap_s is None else int(exact),
+                ),
+            ).lastrowid  # fmt: skip
+            assert boot_id is not None
+            if gap_s is not None:
+                all_notes.append(
+                    f"resuming admission {admission[0]} after a gap of "
+                    f"{'' if exact else 'at least '}{_duration(gap_s)}"
+                )
+            for note in all_notes:
+                self._insert_event(conn, boot_id, 0.0, utc, "monitor", "start", note, {})
+            self._insert_event(
+                conn, boot_id, 0.0, utc, "monitor", "start", f"monitor started ({software})",
+                {"config_hash": config_hash, "kernel_boot_id": kernel},
+            )  # fmt: skip
+        return Boot(
+            boot_id, admission[0], admission[1], origin,
+            None if previous is None else previous[0], gap_s, exact, tuple(all_notes),
+        )  # fmt: skip
+
+    def history(self) -> History:
+        """This admission's trend points within the look-back, gaps between boots marked."""
+        boot = self.boot
+        since = boot.origin_s - self.settings.resume_lookback_s
+        rows = self._record.execute(
+            "SELECT b.id, b.origin_s + t.stream_s AS at, t.map_mmhg, t.systolic_mmhg, "
+            "t.diastolic_mmhg, t.pulse_rate_bpm, t.clean_coverage, t.artifact_coverage, t.nee, "
+            "t.no_pulse, t.state FROM trends t JOIN boots b ON t.boot = b.id "
+            "WHERE b.admission = ? AND b.id < ? AND b.origin_s + t.stream_s >= ? "
+            "ORDER BY b.id, t.stream_s",
+            (boot.admission, boot.id, since),
+        ).fetchall()
+        points: list[TrendPoint] = []
+        previous_boot = None
+        for row in rows:
+            t = row[1] - boot.origin_s
+            if previous_boot is not None and row[0] != previous_boot and points:
+                points.append(TrendPoint.gap(points[-1].t_s))
+            previous_boot = row[0]
+            points.append(TrendPoint(t, *row[2:9], bool(row[9]), row[10]))
+        data_end = points[-1].t_s if points else 0.0
+        return History(tuple(points), data_end)
+
+    # ----------------------------------------------------------- the record
+    def record_entries(self, entries: Iterable[TimelineEntry]) -> bool:
+        """Commit alarm transitions, states and episodes durably; True once on disk.
+
+        Returns False (and reports the problem) when they could not be
+        written: the caller shows the alarms anyway.
+        """
+        rows = list(entries)
+        if not rows:
+            return True
+        utc = self.clocks.utc()
+        boot = self.boot.id
+
+        def write(conn: sqlite3.Connection) -> None:
+            for e in rows:
+                evidence = _json(e.evidence)
+                if e.alarm is not None:
+                    conn.execute(
+                        "INSERT INTO alarms (boot, stream_s, utc, name, priority, transition, "
+                        "map_mmhg, nee, message, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (boot, e.t_s, utc, e.name, e.priority, e.kind, e.map_mmhg, e.nee,
+                         e.message, evidence),
+                    )  # fmt: skip
+                else:
+                    conn.execute(
+                        "INSERT INTO states (boot, stream_s, utc, kind, name, map_mmhg, nee, "
+                        "message, evidence) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (boot, e.t_s, utc, e.kind, e.name, e.map_mmhg, e.nee, e.message,
+                         evidence),
+                    )  # fmt: skip
+
+        return self._durably("record", write)
+
+    def record_audit(
+        self,
+        stream_s: float | None,
+        by: str,
+        action: str,
+        key: str,
+        old: str | None,
+        new: str | None,
+        file: str | None = None,
+        file_hash: str | None = None,
+    ) -> bool:
+        """One audited change (who, what, from, to), committed before the call returns."""
+        utc, boot = self.clocks.utc(), self.boot.id
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
+                "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (boot, stream_s, utc, by, _os_user(), action, key, old, new, file, file_hash),
+            )
+
+        return self._durably("record", write)
+
+    # ------------------------------------------------------------- bulk data
+    def add_trend(self, point: TrendPoint) -> None:
+        self._put(
+            "trends",
+            (self.boot.id, point.t_s, self.clocks.utc(), self.clocks.boottime(), point.map_mmhg,
+             point.systolic_mmhg, point.diastolic_mmhg, point.pulse_rate_bpm,
+             point.clean_coverage, point.artifact_coverage, point.nee, int(point.no_pulse),
+             point.state),
+        )  # fmt: skip
+
+    def add_pump_event(
+        self,
+        t_s: float,
+        pump: str,
+        channel: int,
+        drug: str,
+        concentration: float,
+        unit: str,
+        rate_ml_h: float,
+        pump_state: str,
+        nee: float | None,
+    ) -> None:
+        self._put(
+            "pump_events",
+            (self.boot.id, t_s, self.clocks.utc(), pump, channel, drug, concentration, unit,
+             rate_ml_h, pump_state, nee),
+        )  # fmt: skip
+
+    def add_event(
+        self, t_s: float, source: str, kind: str, message: str, detail: Mapping[str, Any]
+    ) -> None:
+        self._put(
+            "events",
+            (self.boot.id, t_s, self.clocks.utc(), source, kind, message, _json(detail)),
+        )
+
+    def add_beats(self, fs: float, beats: Any) -> None:
+        """Every beat (only with ``log.beats = "on"``): onset time, pressures, rate, quality."""
+        if not self.settings.beats or not len(beats):
+            return
+        utc, boot = self.clocks.utc(), self.boot.id
+        for b in beats:
+            self._put(
+                "beats",
+                (boot, float(b["onset"]) / fs, utc, float(b["sbp"]), float(b["dbp"]),
+                 float(b["map"]), float(b["pulse_rate"]), int(b["quality"])),
+            )  # fmt: skip
+
+    # -------------------------------------------------------------- health
+    def problems(self) -> dict[str, str]:
+        """What is wrong with the log now (kind -> message); empty when all is well."""
+        with self._lock:
+            return dict(self._problems)
+
+    def close(self, reason: str = "stopped", stream_s: float = 0.0) -> None:
+        """Flush the queue, record the end of this boot, close the connections."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join(timeout=30.0)
+        if self._writer.is_alive():
+            log.warning("log writer did not finish within 30 s; queued rows may be lost")
+        utc = self.clocks.utc()
+
+        def write(conn: sqlite3.Connection) -> None:
+            self._insert_event(
+                conn, self.boot.id, stream_s, utc, "monitor", "stop", f"monitor {reason}", {}
+            )
+            conn.execute(
+                "UPDATE boots SET ended_utc = ?, end_reason = ? WHERE id = ?",
+                (utc, reason, self.boot.id),
+            )
+
+        self._durably("record", write)
+        try:
+            self._record.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.warning("log checkpoint at close failed: %s", exc)
+        self._record.close()
+
+    # ------------------------------------------------------------ internals
+    def _put(self, table: str, row: tuple) -> None:
+        if not self._closed:
+            self._queue.put((table, row))
+
+    def _report(self, kind: str, message: str | None) -> None:
+        with self._lock:
+            if message is None:
+                self._problems.pop(kind, None)
+            elif self._problems.get(kind) != message:
+                self._problems[kind] = message
+                log.warning("log: %s", message)
+
+    def _durably(self, kind: str, write: Callable[[sqlite3.Connection], None]) -> bool:
+        """Run ``write`` in one FULL transaction; on a full disk, make room and try again."""
+        for attempt in range(2):
+            try:
+                with self._transaction(self._record):
+                    write(self._record)
+            except sqlite3.OperationalError as exc:
+                if _is_full(exc) and attempt == 0:
+                    self._make_room(self._record)
+                    continue
+                self._report(kind, f"alarms and states not recorded: {exc} ({self.path})")
+                return False
+            except sqlite3.Error as exc:
+                self._report(kind, f"alarms and states not recorded: {exc} ({self.path})")
+                return False
+            self._report(kind, None)
+            return True
+        return False  # pragma: no cover - the loop always returns
+
+    @staticmethod
+    def _transaction(conn: sqlite3.Connection):
+        return _Transaction(conn)
+
+    def _make_room(self, conn: sqlite3.Connection) -> None:
+        """Delete the oldest share of every bulk table so the record can be written."""
+        deleted = 0
+        for table in BULK_TABLES:
+            try:
+                count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                n = max(1, math.ceil(count * FULL_DISK_SHARE)) if count else 0
+                if n:
+                    with self._transaction(conn):
+                        deleted += conn.execute(
+                            f"DELETE FROM {table} WHERE rowid IN "
+                            f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
+                            (n,),
+                        ).rowcount
+            except sqlite3.Error as exc:
+                log.warning("log: making room in %s failed: %s", table, exc)
+        self._report(
+            "full",
+            f"log storage full ({self.path}): deleted the {deleted} oldest trend and event rows "
+            "to keep alarms and audit records",
+        )
+
+    def _write_loop(self) -> None:
+        try:
+            conn = connect(self.path, synchronous="FULL", max_pages=self._max_pages)
+        except (sqlite3.Error, LogError) as exc:
+            self._report("bulk", f"trends not recorded: cannot open {self.path}: {exc}")
+            return
+        next_prune = time.monotonic()
+        stopping = False
+        while not stopping:
+            batch, stopping = self._collect()
+            if batch:
+                self._write_batch(conn, batch)
+            if "full" in self._problems and self._has_headroom(conn):
+                self._report("full", None)
+            if time.monotonic() >= next_prune and not stopping:
+                self._prune(conn)
+                next_prune = time.monotonic() + PRUNE_EVERY_S
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            pass
+        conn.close()
+
+    def _collect(self) -> tuple[dict[str, list[tuple]], bool]:
+        """Rows queued during one commit interval, by table; True once close() was called."""
+        batch: dict[str, list[tuple]] = {}
+        deadline = time.monotonic() + self.settings.commit_interval_s
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return batch, False
+            if item is None:
+                return batch, True
+            batch.setdefault(item[0], []).append(item[1])
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: dict[str, list[tuple]]) -> None:
+        for attempt in range(2):
+            try:
+                with self._transaction(conn):
+                    for table, rows in batch.items():
+                        marks = ",".join("?" * len(rows[0]))
+                        conn.executemany(
+                            f"INSERT INTO {table} ({_COLUMNS[table]}) VALUES ({marks})", rows
+                        )
+            except sqlite3.Error as exc:
+                if isinstance(exc, sqlite3.OperationalError) and _is_full(exc) and attempt == 0:
+                    self._make_room(conn)
+                    continue
+                lost = sum(len(rows) for rows in batch.values())
+                self._report("bulk", f"{lost} trend and event rows not recorded: {exc}")
+                return
+            self._report("bulk", None)
+            return
+
+    def _has_headroom(self, conn: sqlite3.Connection) -> bool:
+        """Room again below the size limit and on the disk (the storage-full alarm may end)."""
+        try:
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            free_pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            free_disk = shutil.disk_usage(self.path.parent).free
+        except (sqlite3.Error, OSError):
+            return False
+        used = pages - free_pages
+        return used < HEADROOM_SHARE * self._max_pages and free_disk > MIN_FREE_DISK
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        """Delete bulk rows older than the retention time, a chunk per transaction."""
+        cutoff = self.clocks.utc() - 86400.0 * self.settings.retention_days
+        for table in BULK_TABLES:
+            while True:
+                try:
+                    with self._transaction(conn):
+                        n = conn.execute(
+                            f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
+                            "WHERE utc < ? LIMIT ?)",
+                            (cutoff, PRUNE_CHUNK),
+                        ).rowcount
+                except sqlite3.Error as exc:
+                    log.warning("log: pruning %s failed: %s", table, exc)
+                    break
+                if n < PRUNE_CHUNK:
+                    break
+
+    @staticmethod
+    def _insert_admission(
+        conn: sqlite3.Connection, utc: float, weight_kg: float | None, by: str
+    ) -> int:
+        row_id = conn.execute(
+            "INSERT INTO admissions (utc, weight_kg, by, os_user) VALUES (?,?,?,?)",
+            (utc, weight_kg, by, _os_user()),
+        ).lastrowid
+        assert row_id is not None
+        return row_id
+
+    @staticmethod
+    def _insert_event(
+        conn: sqlite3.Connection,
+        boot: int,
+        t_s: float,
+        utc: float,
+        source: str,
+        kind: str,
+        message: str,
+        detail: Mapping[str, Any],
+    ) -> None:
+        conn.execute(
+            "INSERT INTO events (boot, stream_s, utc, source, kind, message, detail) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (boot, t_s, utc, source, kind, message, _json(detail)),
+        )
+
+
+_COLUMNS = {
+    "trends": "boot, stream_s, utc, boottime_s, map_mmhg, systolic_mmhg, diastolic_mmhg, "
+    "pulse_rate_bpm, clean_coverage, artifact_coverage, nee, no_pulse, state",
+    "pump_events": "boot, stream_s, utc, pump, channel, drug, concentration, "
+    "concentration_unit, rate_ml_h, pump_state, nee",
+    "events": "boot, stream_s, utc, source, kind, message, detail",
+    "beats": "boot, stream_s, utc, systolic_mmhg, diastolic_mmhg, map_mmhg, pulse_rate_bpm, "
+    "quality",
+}
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back if the body raises."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        if kind is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+
+def _is_full(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
