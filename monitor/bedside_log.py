@@ -22,7 +22,6 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-import math
 import queue
 import shutil
 import sqlite3
@@ -45,9 +44,13 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 4096
 PRUNE_EVERY_S = 300.0  # how often the writer looks for rows past retention
 PRUNE_CHUNK = 2000  # rows deleted per transaction: the writer never holds the lock long
-FULL_DISK_SHARE = 0.1  # share of the oldest bulk rows deleted when the disk is full
-HEADROOM_SHARE = 0.95  # the storage-full alarm ends below this share of the size limit...
-MIN_FREE_DISK = 32 * 2**20  # ...with this much free on the file system
+# Near the size limit the writer deletes the oldest bulk rows, from FULL_SHARE of
+# the limit down to TRIM_TO_SHARE, so the record itself never finds the log full;
+# the storage-full alarm ends below CLEAR_SHARE with CLEAR_FREE_DISK free on the disk.
+FULL_SHARE = 0.9
+TRIM_TO_SHARE = 0.85
+CLEAR_SHARE = 0.8
+CLEAR_FREE_DISK = 32 * 2**20
 
 BEAT_COLUMNS = ("stream_s", "systolic_mmhg", "diastolic_mmhg", "map_mmhg", "pulse_rate_bpm")
 
@@ -147,9 +150,12 @@ class BedsideLog:
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
+        self._bulk_synchronous = -1  # set by the writer thread once connected
+        self._writer_ready = threading.Event()
         self.boot = self._start_boot(software, config_hash, by, opened.notes)
         self._writer = threading.Thread(target=self._write_loop, name="log-writer", daemon=True)
         self._writer.start()
+        self._writer_ready.wait(timeout=10.0)
 
     # ---------------------------------------------------------------- boot
     def _start_boot(self, software: str, config_hash: str, by: str, notes: Sequence[str]) -> Boot:
@@ -238,6 +244,24 @@ class BedsideLog:
             points.append(TrendPoint(t, *row[2:9], bool(row[9]), row[10]))
         data_end = points[-1].t_s if points else 0.0
         return History(tuple(points), data_end)
+
+    def new_admission(self, weight_kg: float | None, by: str) -> int:
+        """Start a new patient's admission: no later boot resumes history from before it."""
+        utc = self.clocks.utc()
+        with self._transaction(self._record) as conn:
+            admission = self._insert_admission(conn, utc, weight_kg, by)
+            conn.execute(
+                "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                (self.boot.id, None, utc, by, _os_user(), "admission", "patient", None,
+                 f"admission {admission}" + ("" if weight_kg is None else f", {weight_kg:g} kg")),
+            )  # fmt: skip
+        return admission
+
+    def durability(self) -> dict[str, int]:
+        """SQLite's ``synchronous`` level of each write path (2 = FULL)."""
+        level = self._record.execute("PRAGMA synchronous").fetchone()[0]
+        return {"record": int(level), "bulk": self._bulk_synchronous}
 
     # ----------------------------------------------------------- the record
     def record_entries(self, entries: Iterable[TimelineEntry]) -> bool:
@@ -412,45 +436,65 @@ class BedsideLog:
     def _transaction(conn: sqlite3.Connection):
         return _Transaction(conn)
 
-    def _make_room(self, conn: sqlite3.Connection) -> None:
-        """Delete the oldest share of every bulk table so the record can be written."""
-        deleted = 0
+    def _make_room(self, conn: sqlite3.Connection) -> int:
+        """Delete one chunk of the oldest bulk rows (quick: the record is waiting)."""
         for table in BULK_TABLES:
             try:
-                count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                n = max(1, math.ceil(count * FULL_DISK_SHARE)) if count else 0
-                if n:
-                    with self._transaction(conn):
-                        deleted += conn.execute(
-                            f"DELETE FROM {table} WHERE rowid IN "
-                            f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
-                            (n,),
-                        ).rowcount
+                with self._transaction(conn):
+                    deleted = conn.execute(
+                        f"DELETE FROM {table} WHERE rowid IN "
+                        f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
+                        (PRUNE_CHUNK,),
+                    ).rowcount
             except sqlite3.Error as exc:
                 log.warning("log: making room in %s failed: %s", table, exc)
-        self._report(
-            "full",
-            f"log storage full ({self.path}): deleted the {deleted} oldest trend and event rows "
-            "to keep alarms and audit records",
-        )
+                continue
+            if deleted:
+                self._report(
+                    "full",
+                    f"log storage full ({self.path}): the oldest trends and events are deleted "
+                    "to keep alarms and audit records",
+                )
+                return deleted
+        return 0
+
+    def _used_share(self, conn: sqlite3.Connection) -> float:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free_pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return (pages - free_pages) / self._max_pages
+
+    def _keep_headroom(self, conn: sqlite3.Connection) -> None:
+        """Trim near the size limit; end the storage-full alarm once there is room again."""
+        try:
+            if self._used_share(conn) >= FULL_SHARE:
+                while self._used_share(conn) > TRIM_TO_SHARE and self._make_room(conn):
+                    pass
+            elif "full" in self.problems():
+                free_disk = shutil.disk_usage(self.path.parent).free
+                if self._used_share(conn) < CLEAR_SHARE and free_disk > CLEAR_FREE_DISK:
+                    self._report("full", None)
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("log: checking its size failed: %s", exc)
 
     def _write_loop(self) -> None:
         try:
             conn = connect(self.path, synchronous="FULL", max_pages=self._max_pages)
         except (sqlite3.Error, LogError) as exc:
             self._report("bulk", f"trends not recorded: cannot open {self.path}: {exc}")
+            self._writer_ready.set()
             return
+        self._bulk_synchronous = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+        self._writer_ready.set()
         next_prune = time.monotonic()
         stopping = False
         while not stopping:
+            if time.monotonic() >= next_prune:  # at start, then every few minutes
+                self._prune(conn)
+                next_prune = time.monotonic() + PRUNE_EVERY_S
             batch, stopping = self._collect()
             if batch:
                 self._write_batch(conn, batch)
-            if "full" in self._problems and self._has_headroom(conn):
-                self._report("full", None)
-            if time.monotonic() >= next_prune and not stopping:
-                self._prune(conn)
-                next_prune = time.monotonic() + PRUNE_EVERY_S
+            self._keep_headroom(conn)
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
@@ -488,17 +532,6 @@ class BedsideLog:
                 return
             self._report("bulk", None)
             return
-
-    def _has_headroom(self, conn: sqlite3.Connection) -> bool:
-        """Room again below the size limit and on the disk (the storage-full alarm may end)."""
-        try:
-            pages = conn.execute("PRAGMA page_count").fetchone()[0]
-            free_pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
-            free_disk = shutil.disk_usage(self.path.parent).free
-        except (sqlite3.Error, OSError):
-            return False
-        used = pages - free_pages
-        return used < HEADROOM_SHARE * self._max_pages and free_disk > MIN_FREE_DISK
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         """Delete bulk rows older than the retention time, a chunk per transaction."""

@@ -19,6 +19,7 @@ from devices.pump_protocol import PumpLineDecoder
 from devices.scenario import Scenario
 from devices.simulator import TRANSDUCER, ScenarioPlayer
 from devices.transducer_protocol import AsciiTransducerDecoder, BinaryTransducerDecoder
+from monitor.alarm_fanout import SinkFanout
 from monitor.bedside import Bedside
 from monitor.bedside_log import BedsideLog, Clocks
 from monitor.clinical import TimelineEntry
@@ -84,6 +85,7 @@ def run_scenario(
     until_s: float | None = None,
     clock: ScenarioClock | None = None,
     log: BedsideLog | None = None,
+    outputs: SinkFanout | None = None,
     on_item: Callable[[InputItem], None] | None = None,
 ) -> BenchRun:
     """Play ``scenario`` (to ``until_s``) through the monitor as fast as possible.
@@ -91,7 +93,8 @@ def run_scenario(
     ``clock`` (default: from 0) says when the monitor starts: one started at
     scenario time 6000 s sees nothing before, and its stream time starts at
     0 there. With ``log`` it resumes from the log's history and records
-    everything, as a live monitor does (give the log ``clock.log_clocks()``).
+    everything, as a live monitor does (give the log ``clock.log_clocks()``);
+    with ``outputs`` the alarms reach those sinks once they are logged.
     ``on_item`` sees every input item before the pipeline does (to record a run).
     """
     fs = float(scenario.transducer.sample_rate_hz)
@@ -122,7 +125,7 @@ def run_scenario(
     )
     weight = scenario.weight_kg if weight_kg is None else weight_kg
     pipeline = MonitorPipeline(settings, fs, weight, TRANSDUCER)
-    bedside = Bedside(pipeline, log)
+    bedside = Bedside(pipeline, log, outputs)
     player = ScenarioPlayer(scenario)
     player.advance(from_s)  # what happened before this monitor started
     end_s = scenario.duration_s if until_s is None else min(until_s, scenario.duration_s)

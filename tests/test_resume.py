@@ -1,0 +1,142 @@
+"""A restart resumes from the log: an episode keeps its true start, a gap stays a gap.
+
+The refractory scenario's episode opens at 5400 s and is confirmed at 7200 s.
+Each test stops a monitor at 6000 s, in the middle of the pending episode,
+and starts another on the same log.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from devices.scenario import load_scenario
+from monitor.bedside_log import BedsideLog, LogSettings
+from monitor.clinical import TimelineEntry
+from monitor.clinical_settings import ClinicalSettings
+from monitor.config import default_config
+from monitor.drug_table import load_drug_table
+from monitor.refractory import RefractoryDetector
+from monitor.trends import TrendPoint, TrendSampler, replay
+from monitor.virtual_bench import ScenarioClock, run_scenario
+
+pytestmark = pytest.mark.usefixtures("packaged_config_only")
+
+CONFIG = default_config()
+SETTINGS = ClinicalSettings.from_config(CONFIG)
+DRUGS = load_drug_table()
+SCENARIO = load_scenario("septic-refractory")
+STOP_S = 6000.0
+UNTIL_S = 7300.0  # past the confirmation
+
+
+def confirmed(timeline: list[TimelineEntry]) -> TimelineEntry:
+    return next(e for e in timeline if e.kind == "episode" and e.name == "confirmed")
+
+
+def bedside_run(directory: Path, start_s: float, until_s: float, **kwargs):
+    """One monitor process: open the log, run from ``start_s``, close the log."""
+    clock = ScenarioClock(start_s)
+    log = BedsideLog(
+        LogSettings.from_config(CONFIG, directory),
+        software="test", config_hash="x", clocks=clock.log_clocks(**kwargs),
+    )  # fmt: skip
+    run = run_scenario(SCENARIO, SETTINGS, DRUGS, clock=clock, log=log, until_s=until_s)
+    log.close()
+    return log.boot, run
+
+
+@pytest.fixture(scope="module")
+def uninterrupted() -> TimelineEntry:
+    return confirmed(run_scenario(SCENARIO, SETTINGS, DRUGS, until_s=UNTIL_S).timeline)
+
+
+@pytest.fixture(scope="module")
+def first_half(tmp_path_factory) -> Path:
+    """The log of a monitor that ran the first 6000 s and was stopped."""
+    directory = tmp_path_factory.mktemp("first-half")
+    bedside_run(directory, 0.0, STOP_S)
+    return directory
+
+
+@pytest.fixture
+def log_dir(first_half, tmp_path) -> Path:
+    for f in first_half.iterdir():
+        shutil.copy2(f, tmp_path / f.name)
+    return tmp_path
+
+
+def test_an_episode_that_began_before_a_restart_keeps_its_true_start(log_dir, uninterrupted):
+    boot, run = bedside_run(log_dir, STOP_S, UNTIL_S)
+
+    resumed = confirmed(run.timeline)
+    start_on_admission = boot.origin_s + resumed.evidence["episode_start_s"]
+    assert start_on_admission == uninterrupted.evidence["episode_start_s"] == 5400.0
+    assert boot.origin_s + resumed.t_s == uninterrupted.t_s == 7200.0
+    alarm = next(e for e in run.timeline if e.name == "refractory_hypotension")
+    assert alarm.kind == "raised" and alarm.t_s == resumed.t_s
+
+
+def test_a_gap_longer_than_the_bridge_discards_the_pending_episode(log_dir, uninterrupted):
+    # The monitor is off for ten minutes: the criteria cannot be shown to hold.
+    boot, run = bedside_run(log_dir, STOP_S + 600.0, UNTIL_S + 1800.0)
+
+    assert boot.gap_s == pytest.approx(600.0, abs=5.0) and boot.gap_exact
+    discarded = [e for e in run.timeline if e.kind == "episode" and e.name == "discarded"]
+    assert len(discarded) == 1 and discarded[0].t_s < 0.0  # it happened during the gap
+    assert boot.origin_s + confirmed(run.timeline).t_s > uninterrupted.t_s + 600.0
+
+
+def test_a_new_patient_is_not_resumed(log_dir):
+    log = BedsideLog(
+        LogSettings.from_config(CONFIG, log_dir), software="test", config_hash="x",
+        clocks=ScenarioClock(STOP_S).log_clocks(),
+    )  # fmt: skip
+    log.new_admission(70.0, by="test")
+    log.close()
+
+    boot, run = bedside_run(log_dir, STOP_S, STOP_S + 120.0)
+
+    assert boot.resumed_from is None and boot.origin_s == 0.0
+    opened = [e for e in run.timeline if e.kind == "episode" and e.name == "opened"]
+    assert opened and opened[0].t_s >= 0.0  # a fresh start, not the last patient's episode
+
+
+# --------------------------------------------------- replay, without a scenario
+def detector_after(points: list[TrendPoint]) -> RefractoryDetector:
+    detector = RefractoryDetector(SETTINGS.detector)
+    replay(detector, points, points[-1].t_s, 0.0)
+    return detector
+
+
+def test_the_sampler_keeps_every_moment_the_episode_rules_look_at():
+    """Replaying only the sampled points rebuilds the same episode as every evaluation."""
+    d = SETTINGS.detector
+    full = RefractoryDetector(d)
+    sampler = TrendSampler(d, interval_s=5.0)
+    kept = []
+    # MAP drifts across the target and back; NEE crosses the threshold in between.
+    for i in range(0, 4000):
+        t = -4000.0 + i
+        map_mmhg = 66.0 - 3.0 * ((i // 700) % 2) - 0.001 * i
+        nee = 0.2 if i < 900 else 0.31
+        obs = TrendPoint(t, map_mmhg, None, None, None, 1.0, 0.0, nee, False, "x").observation()
+        full.update(obs)
+        point = sampler.sample(obs, "x")
+        if point is not None:
+            kept.append(point)
+    rebuilt = RefractoryDetector(d)
+    for p in kept:
+        rebuilt.update(p.observation())
+    assert len(kept) < 4000 / 4
+    assert (rebuilt.phase, rebuilt.episode_start_s) == (full.phase, full.episode_start_s)
+    assert rebuilt.nee_high_for_s(0.0) == full.nee_high_for_s(0.0)
+
+
+def test_a_gap_is_insufficient_signal_not_the_last_values_carried_on():
+    low = [TrendPoint(-1000.0 + 5 * i, 58.0, None, None, None, 1.0, 0.0, 0.4, False, "x")
+           for i in range(10)]  # fmt: skip
+    detector = detector_after(low)  # data end at -955 s: a gap of 955 s follows
+    assert detector.episode_start_s is None  # discarded after the 5-minute bridge
