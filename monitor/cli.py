@@ -22,6 +22,7 @@ from monitor.beat_types import DetectorOutput, quality_names
 from monitor.cli_analyze import add_analyze_command
 from monitor.cli_args import UsageError, positive_number
 from monitor.cli_config import add_config_commands
+from monitor.cli_log import add_log_commands
 from monitor.cli_serial import add_serial_commands
 from monitor.config import ConfigError
 from monitor.core import push_in_chunks
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serial_commands(sub)
     add_config_commands(sub)
     add_analyze_command(sub)
+    add_log_commands(sub)
     return parser
 
 
