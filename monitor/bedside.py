@@ -9,8 +9,6 @@ is at risk. The live monitor, the demo and the virtual bench all run this.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from devices.pump_protocol import PumpReport
 from monitor.alarm_fanout import SinkFanout
 from monitor.bedside_log import BedsideLog
@@ -29,13 +27,11 @@ class Bedside:
         outputs: SinkFanout | None = None,
         *,
         log_unavailable: str | None = None,
-        on_entries: Callable[[list[TimelineEntry]], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.engine = pipeline.engine
         self.log = log
         self.outputs = outputs
-        self._on_entries = on_entries
         self._pumps: dict[tuple[str, int], tuple] = {}
         self._log_problem = log_unavailable
         if log is not None:
@@ -89,8 +85,6 @@ class Bedside:
                 self.outputs.deliver(transition)
             if alarms:
                 self.outputs.render(self.engine.alarms.annunciation(self.engine.now_s))
-        if self._on_entries is not None:
-            self._on_entries(entries)
         return entries
 
     def _check_log(self) -> list[TimelineEntry]:

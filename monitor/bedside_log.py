@@ -179,7 +179,7 @@ class BedsideLog:
         exact = False
         origin = 0.0
         all_notes = list(notes)
-        with self._transaction(conn):
+        with _Transaction(conn):
             if admission is None:
                 admission = (self._insert_admission(conn, utc, None, by), None)
                 all_notes.append(f"admission {admission[0]} started (no earlier admission)")
@@ -248,7 +248,7 @@ class BedsideLog:
     def new_admission(self, weight_kg: float | None, by: str) -> int:
         """Start a new patient's admission: no later boot resumes history from before it."""
         utc = self.clocks.utc()
-        with self._transaction(self._record) as conn:
+        with _Transaction(self._record) as conn:
             admission = self._insert_admission(conn, utc, weight_kg, by)
             conn.execute(
                 "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
@@ -414,33 +414,43 @@ class BedsideLog:
                 log.warning("log: %s", message)
 
     def _durably(self, kind: str, write: Callable[[sqlite3.Connection], None]) -> bool:
-        """Run ``write`` in one FULL transaction; on a full disk, make room and try again."""
-        for attempt in range(2):
+        """Commit ``write`` on the record's connection (FULL); a failure is reported."""
+        return self._commit(
+            self._record, write, kind,
+            lambda exc: f"alarms and states not recorded: {exc} ({self.path})",
+        )  # fmt: skip
+
+    def _commit(
+        self,
+        conn: sqlite3.Connection,
+        write: Callable[[sqlite3.Connection], None],
+        kind: str,
+        loss: Callable[[sqlite3.Error], str],
+    ) -> bool:
+        """Run ``write`` in one transaction; on a full disk, make room and try once more.
+
+        A failure is reported under ``kind`` with the message ``loss(exc)``;
+        a success ends that report.
+        """
+        for attempt in (1, 2):
             try:
-                with self._transaction(self._record):
-                    write(self._record)
-            except sqlite3.OperationalError as exc:
-                if _is_full(exc) and attempt == 0:
-                    self._make_room(self._record)
-                    continue
-                self._report(kind, f"alarms and states not recorded: {exc} ({self.path})")
-                return False
+                with _Transaction(conn):
+                    write(conn)
             except sqlite3.Error as exc:
-                self._report(kind, f"alarms and states not recorded: {exc} ({self.path})")
+                if attempt == 1 and _is_full(exc):
+                    self._make_room(conn)
+                    continue
+                self._report(kind, loss(exc))
                 return False
             self._report(kind, None)
             return True
-        return False  # pragma: no cover - the loop always returns
-
-    @staticmethod
-    def _transaction(conn: sqlite3.Connection):
-        return _Transaction(conn)
+        return False  # pragma: no cover - the second attempt always returns
 
     def _make_room(self, conn: sqlite3.Connection) -> int:
         """Delete one chunk of the oldest bulk rows (quick: the record is waiting)."""
         for table in BULK_TABLES:
             try:
-                with self._transaction(conn):
+                with _Transaction(conn):
                     deleted = conn.execute(
                         f"DELETE FROM {table} WHERE rowid IN "
                         f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
@@ -515,23 +525,15 @@ class BedsideLog:
             batch.setdefault(item[0], []).append(item[1])
 
     def _write_batch(self, conn: sqlite3.Connection, batch: dict[str, list[tuple]]) -> None:
-        for attempt in range(2):
-            try:
-                with self._transaction(conn):
-                    for table, rows in batch.items():
-                        marks = ",".join("?" * len(rows[0]))
-                        conn.executemany(
-                            f"INSERT INTO {table} ({_COLUMNS[table]}) VALUES ({marks})", rows
-                        )
-            except sqlite3.Error as exc:
-                if isinstance(exc, sqlite3.OperationalError) and _is_full(exc) and attempt == 0:
-                    self._make_room(conn)
-                    continue
-                lost = sum(len(rows) for rows in batch.values())
-                self._report("bulk", f"{lost} trend and event rows not recorded: {exc}")
-                return
-            self._report("bulk", None)
-            return
+        def write(conn: sqlite3.Connection) -> None:
+            for table, rows in batch.items():
+                marks = ",".join("?" * len(rows[0]))
+                conn.executemany(f"INSERT INTO {table} ({_COLUMNS[table]}) VALUES ({marks})", rows)
+
+        lost = sum(len(rows) for rows in batch.values())
+        self._commit(
+            conn, write, "bulk", lambda exc: f"{lost} trend and event rows not recorded: {exc}"
+        )
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         """Delete bulk rows older than the retention time, a chunk per transaction."""
@@ -539,7 +541,7 @@ class BedsideLog:
         for table in BULK_TABLES:
             while True:
                 try:
-                    with self._transaction(conn):
+                    with _Transaction(conn):
                         n = conn.execute(
                             f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
                             "WHERE utc < ? LIMIT ?)",
@@ -608,7 +610,10 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-def _is_full(exc: sqlite3.OperationalError) -> bool:
+def _is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: the disk, or the size limit (max_page_count), has no room."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
 
 

@@ -67,11 +67,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
         for row in rows[-args.lines :] if args.lines else []:
             print(format_row(row), flush=True)
         if args.follow:
-            since = rows[-1].utc if rows else None
-            seen = {row.kind: row.rowid for row in rows}
-            for row in reader.follow(kinds, since=since):
-                if row.rowid > seen.get(row.kind, 0):
-                    print(format_row(row), flush=True)
+            seen: dict[str, int] = {}
+            for row in rows:
+                seen[row.kind] = max(seen.get(row.kind, 0), row.rowid)
+            for row in reader.follow(kinds, seen):
+                print(format_row(row), flush=True)
     except LogReadError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

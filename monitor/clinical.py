@@ -115,13 +115,11 @@ class ClinicalEngine:
         self.last_map: MapEstimate | None = None
         self.last_nee: NeeReading | None = None
         self._last_known_nee: NeeReading | None = None  # for "last known" when it goes unknown
-        self._trend_sampler: TrendSampler | None = None
-        self._on_trend: Callable[[TrendPoint], None] | None = None
+        self._trends: tuple[TrendSampler, Callable[[TrendPoint], None]] | None = None
 
     def record_trends(self, interval_s: float, on_trend: Callable[[TrendPoint], None]) -> None:
         """Hand ``on_trend`` a trend point every ``interval_s`` and at every change that matters."""
-        self._trend_sampler = TrendSampler(self.settings.detector, interval_s)
-        self._on_trend = on_trend
+        self._trends = (TrendSampler(self.settings.detector, interval_s), on_trend)
 
     def resume(self, history: Iterable[TrendPoint], data_end_s: float) -> list[TimelineEntry]:
         """Rebuild the detector from a previous run's points, placed before stream time 0.
@@ -258,10 +256,11 @@ class ClinicalEngine:
             self._last_known_nee = nee
         obs = Observation(t, est, nee, self._no_pulse(t))
         out = [self._entry_for_detector(c, est, nee) for c in self.detector.update(obs)]
-        if self._trend_sampler is not None and self._on_trend is not None:
-            point = self._trend_sampler.sample(obs, self.detector.state.value)
+        if self._trends is not None:
+            sampler, on_trend = self._trends
+            point = sampler.sample(obs, self.detector.state.value)
             if point is not None:
-                self._on_trend(point)
+                on_trend(point)
         conditions = self._conditions(obs)
         out += self._entries_for(self.alarms.update(t, conditions))
         out += self._count_suppressed(obs, conditions)

@@ -157,13 +157,11 @@ class LogReader:
         return out
 
     def follow(
-        self, kinds: Sequence[str], poll_s: float = 0.5, since: float | None = None
+        self, kinds: Sequence[str], seen: dict[str, int], poll_s: float = 0.5
     ) -> Iterator[LogRow]:
-        """Rows as they are written, forever (``tail --follow``)."""
-        seen: dict[str, int] = {}
+        """Rows written after ``seen`` (kind -> last rowid shown), forever (``tail --follow``)."""
         while True:
-            rows = self.rows(kinds, since=since, after=seen)
-            since = None
+            rows = self.rows(kinds, after=seen)
             for row in rows:
                 seen[row.kind] = max(seen.get(row.kind, 0), row.rowid)
                 yield row

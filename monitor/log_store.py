@@ -41,7 +41,7 @@ def default_log_directory() -> Path:
 
 def connect(path: Path, *, synchronous: str, max_pages: int | None = None) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), WAL, the given durability."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True, timeout=5.0)
+    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":

@@ -6,13 +6,18 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from devices.scenario import load_scenario
+from monitor.alarm_types import AlarmTransition, Category, Priority, Transition
 from monitor.bedside_log import BedsideLog, LogSettings
 from monitor.cli import main
+from monitor.clinical import TimelineEntry
 from monitor.clinical_settings import ClinicalSettings
 from monitor.config import default_config
 from monitor.drug_table import load_drug_table
@@ -113,3 +118,35 @@ def test_times_are_iso_utc_or_an_age():
     assert parse_time("2027-01-15T09:00:00+01:00") == UTC_AT_ZERO
     assert parse_time("90min", now=UTC_AT_ZERO) == UTC_AT_ZERO - 5400.0
     assert iso_utc(UTC_AT_ZERO + 0.25) == "2027-01-15T08:00:00.250Z"
+
+
+def test_tail_follow_shows_rows_committed_after_it_started(tmp_path):
+    clocks = ScenarioClock(utc_at_zero=UTC_AT_ZERO)
+    log = BedsideLog(
+        LogSettings.from_config(CONFIG, tmp_path), software="test", config_hash="x",
+        clocks=clocks.log_clocks(),
+    )  # fmt: skip
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "log", "tail", "--follow", "--log-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    watchdog = threading.Timer(30.0, tail.kill)  # a failing test ends, never hangs
+    watchdog.start()
+    try:
+        # The start notes: tail is up and reading.
+        assert "admission 1 started" in tail.stdout.readline()
+        assert "monitor started" in tail.stdout.readline()
+        transition = AlarmTransition(
+            12.0, "no_pulse", Priority.HIGH, Category.PHYSIOLOGICAL, Transition.RAISED,
+            "No pulse: check the patient", {},
+        )  # fmt: skip
+        entry = TimelineEntry(12.0, "raised", "no_pulse", "high", None, None,
+                              transition.message, {}, transition)  # fmt: skip
+        assert log.record_entries([entry])
+        followed = tail.stdout.readline()
+        assert "no_pulse HIGH raised: No pulse: check the patient" in followed
+    finally:
+        watchdog.cancel()
+        tail.kill()
+        tail.wait()
+        log.close()
