@@ -44,13 +44,15 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 4096
 PRUNE_EVERY_S = 300.0  # how often the writer looks for rows past retention
 PRUNE_CHUNK = 2000  # rows deleted per transaction: the writer never holds the lock long
-# Near the size limit the writer deletes the oldest bulk rows, from FULL_SHARE of
-# the limit down to TRIM_TO_SHARE, so the record itself never finds the log full;
-# the storage-full alarm ends below CLEAR_SHARE with CLEAR_FREE_DISK free on the disk.
+TRIM_CHUNK = 200  # rows per step near the budget: a step stays well inside the trim band
+# The log's page budget is its size limit, or, when the disk is shorter, the pages
+# it has plus what the disk can spare above the reserve (the WAL and the record's
+# room). Near the budget the writer deletes the oldest bulk rows, from FULL_SHARE of
+# it down to TRIM_TO_SHARE, so the record itself never finds the log full; the
+# storage-full alarm ends below CLEAR_SHARE.
 FULL_SHARE = 0.9
 TRIM_TO_SHARE = 0.85
 CLEAR_SHARE = 0.8
-CLEAR_FREE_DISK = 32 * 2**20
 
 BEAT_COLUMNS = ("stream_s", "systolic_mmhg", "diastolic_mmhg", "map_mmhg", "pulse_rate_bpm")
 
@@ -64,6 +66,7 @@ class LogSettings:
     max_size_mb: float
     resume_lookback_s: float
     beats: bool
+    disk_reserve_mb: float = 64.0
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], directory: Path) -> LogSettings:
@@ -75,6 +78,7 @@ class LogSettings:
             float(config["log.max_size_mb"]),
             3600.0 * float(config["log.resume_lookback_h"]),
             config["log.beats"] == "on",
+            float(config["log.disk_reserve_mb"]),
         )
 
 
@@ -438,6 +442,7 @@ class BedsideLog:
                     write(conn)
             except sqlite3.Error as exc:
                 if attempt == 1 and _is_full(exc):
+                    self._report_full()
                     self._make_room(conn)
                     continue
                 self._report(kind, loss(exc))
@@ -446,43 +451,49 @@ class BedsideLog:
             return True
         return False  # pragma: no cover - the second attempt always returns
 
-    def _make_room(self, conn: sqlite3.Connection) -> int:
-        """Delete one chunk of the oldest bulk rows (quick: the record is waiting)."""
+    def _make_room(self, conn: sqlite3.Connection, rows: int = PRUNE_CHUNK) -> int:
+        """Delete ``rows`` of the oldest bulk rows, from the first table that has any."""
         for table in BULK_TABLES:
             try:
                 with _Transaction(conn):
                     deleted = conn.execute(
                         f"DELETE FROM {table} WHERE rowid IN "
                         f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
-                        (PRUNE_CHUNK,),
+                        (rows,),
                     ).rowcount
             except sqlite3.Error as exc:
                 log.warning("log: making room in %s failed: %s", table, exc)
                 continue
             if deleted:
-                self._report(
-                    "full",
-                    f"log storage full ({self.path}): the oldest trends and events are deleted "
-                    "to keep alarms and audit records",
-                )
                 return deleted
         return 0
 
-    def _used_share(self, conn: sqlite3.Connection) -> float:
+    def _report_full(self) -> None:
+        self._report(
+            "full",
+            f"log storage full ({self.path}): the oldest trends and events are deleted "
+            "to keep alarms and audit records",
+        )
+
+    def _page_budget(self, conn: sqlite3.Connection) -> tuple[int, int]:
+        """Pages in use, and pages the log may use: its size limit or what the disk spares."""
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         free_pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
-        return (pages - free_pages) / self._max_pages
+        spare = shutil.disk_usage(self.path.parent).free - self.settings.disk_reserve_mb * 2**20
+        budget = min(self._max_pages, pages + max(0, int(spare)) // PAGE_SIZE)
+        return pages - free_pages, budget
 
     def _keep_headroom(self, conn: sqlite3.Connection) -> None:
-        """Trim near the size limit; end the storage-full alarm once there is room again."""
+        """Trim near the page budget, so the file stops growing; end the storage-full alarm
+        once there is room again."""
         try:
-            if self._used_share(conn) >= FULL_SHARE:
-                while self._used_share(conn) > TRIM_TO_SHARE and self._make_room(conn):
-                    pass
-            elif "full" in self.problems():
-                free_disk = shutil.disk_usage(self.path.parent).free
-                if self._used_share(conn) < CLEAR_SHARE and free_disk > CLEAR_FREE_DISK:
-                    self._report("full", None)
+            used, budget = self._page_budget(conn)
+            if used >= FULL_SHARE * budget:
+                self._report_full()
+                while used > TRIM_TO_SHARE * budget and self._make_room(conn, TRIM_CHUNK):
+                    used, budget = self._page_budget(conn)
+            elif "full" in self.problems() and used < CLEAR_SHARE * budget:
+                self._report("full", None)
         except (sqlite3.Error, OSError) as exc:
             log.warning("log: checking its size failed: %s", exc)
 

@@ -6,6 +6,7 @@ killed with SIGKILL, again and again.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -305,6 +306,80 @@ def test_a_full_log_deletes_old_trends_to_keep_every_alarm_and_says_so(tmp_path)
     kept = rows(path, "SELECT min(stream_s), count(*) FROM trends")[0]
     assert kept[0] > 0.0 and kept[1] < written  # the oldest went first
     assert rows(path, "PRAGMA integrity_check") == [("ok",)]
+
+
+TINY_FS_CHILD = textwrap.dedent(
+    """
+    import json, shutil, sys, time
+    from pathlib import Path
+    from monitor.alarm_types import AlarmTransition, Category, Priority, Transition
+    from monitor.bedside_log import BedsideLog, LogSettings
+    from monitor.clinical import TimelineEntry
+    from monitor.trends import TrendPoint
+
+    disk, out = Path(sys.argv[1]), Path(sys.argv[2])
+    (disk / "filler").write_bytes(bytes(3 * 2**20))  # 12 MB disk, 8 MB reserve: ~1 MB spare
+    log = BedsideLog(
+        LogSettings(disk, 5.0, 0.05, 30.0, 1024.0, 3600.0, False, disk_reserve_mb=8.0),
+        software="tiny-fs-test", config_hash="x",
+    )
+    recorded, failed, i = [], 0, 0
+    deadline = time.monotonic() + 60.0
+    while len(recorded) < 300 and time.monotonic() < deadline:
+        for _ in range(200):
+            log.add_trend(TrendPoint(i, 60.0, 90.0, 45.0, 80.0, 1.0, 0.0, 0.3, False, "x"))
+            i += 1
+        if "full" in log.problems():  # the disk is at its reserve: now the alarms
+            name = f"alarm-{i}"
+            tr = AlarmTransition(i, name, Priority.HIGH, Category.PHYSIOLOGICAL,
+                                 Transition.RAISED, "m" * 300, {})
+            entry = TimelineEntry(i, "raised", name, "high", 60.0, 0.3, "m", {}, tr)
+            if log.record_entries([entry]):
+                recorded.append(name)
+            else:
+                failed += 1
+        time.sleep(0.01)
+    problems = log.problems()
+    log.close()
+    shutil.copy(disk / "monitor.db", out)
+    print(json.dumps({"recorded": recorded, "failed": failed, "trends": i,
+                      "problems": problems, "free": shutil.disk_usage(disk).free}))
+    """
+)
+
+
+def tiny_filesystem(size: str, mountpoint: Path, command: list[str]) -> list[str]:
+    """``command`` run with a tmpfs of ``size`` at ``mountpoint``, in a private mount namespace.
+
+    Root needs only the mount namespace; anyone else maps to root in a user namespace.
+    """
+    script = f'mount -t tmpfs -o size={size} tmpfs "$0" && exec "$@"'
+    namespace = ["--mount"] if os.geteuid() == 0 else ["--user", "--map-root-user", "--mount"]
+    return ["unshare", *namespace, "sh", "-c", script, str(mountpoint), *command]
+
+
+def test_on_a_real_full_disk_every_alarm_is_kept_and_the_oldest_trends_make_room(tmp_path):
+    mountpoint, copy = tmp_path / "disk", tmp_path / "monitor.db"
+    mountpoint.mkdir()
+    probe = subprocess.run(tiny_filesystem("1m", mountpoint, ["true"]), capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"this kernel refuses a private tmpfs: {probe.stderr.decode().strip()}")
+
+    command = [sys.executable, "-c", TINY_FS_CHILD, str(mountpoint), str(copy)]
+    child = subprocess.run(
+        tiny_filesystem("12m", mountpoint, command), capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr
+    result = json.loads(child.stdout)
+
+    assert len(result["recorded"]) == 300 and result["failed"] == 0
+    assert "log storage full" in result["problems"]["full"]
+    assert "record" not in result["problems"] and result["free"] > 0
+    stored = {name for (name,) in rows(copy, "SELECT name FROM alarms")}
+    assert stored == set(result["recorded"])
+    oldest, kept = rows(copy, "SELECT min(stream_s), count(*) FROM trends")[0]
+    assert oldest > 0.0 and kept < result["trends"]  # the oldest trends went first
+    assert rows(copy, "PRAGMA integrity_check") == [("ok",)]
 
 
 # ------------------------------------------------------------- crash safety
