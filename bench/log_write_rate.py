@@ -1,0 +1,173 @@
+"""What the log writes to an SD card: bytes per hour at 1000 Hz, in real time.
+
+The writer thread commits per wall-clock second, so an accelerated run
+cannot show the write rate: one simulated hour played in seconds is a
+handful of commits. Each configuration here therefore runs a monitor in
+real time, in its own process (the kernel counts I/O per process): the
+``septic-refractory`` scenario resampled to 1000 Hz (100-sample frames),
+played through the live input path by ``monitor.virtual_bench``, paced to
+the wall clock, logging into a fresh directory with the packaged settings
+plus the variant's changes. The configurations run side by side; each
+uses a few per cent of a core.
+
+Columns, each scaled to one hour of running:
+
+* **written**: bytes the process handed to ``write()`` (``wchar`` of
+  ``/proc/self/io``): the WAL frames, checkpoints into the database file,
+  and nothing else of note (the monitor prints nothing here);
+* **device**: bytes the kernel sent to the block device for this process
+  (``write_bytes``); 0 on file systems that do not count them (tmpfs,
+  some overlays);
+* **writes**: ``write()`` calls;
+* **grows**: database plus WAL size at the end, what the disk keeps;
+* **x default**: written, as a multiple of the default configuration's.
+
+The reference line is what storing the waveform itself would cost: 1000
+16-bit samples a second. Run as ``python bench/log_write_rate.py``
+(60 minutes per configuration, all at once); ``--minutes`` sets the
+length; ``--quick`` runs 20 s, a smoke test for CI whose figures mean
+little (the first WAL checkpoint comes later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from provenance import command_line, machine_line
+
+from devices.scenario import Scenario, load_scenario
+from monitor.bedside_log import BedsideLog, LogSettings
+from monitor.clinical_settings import ClinicalSettings
+from monitor.config import default_config
+from monitor.device_input import InputItem
+from monitor.drug_table import load_drug_table
+from monitor.log_store import DATABASE_NAME
+from monitor.virtual_bench import ScenarioClock, run_scenario
+
+SCENARIO = "septic-refractory"
+SAMPLE_RATE_HZ = 1000
+FRAME_SAMPLES = 100
+START_S = 2400.0  # the hour in which MAP falls below target: alarms and states too
+WAVEFORM_BYTES_PER_S = 2 * SAMPLE_RATE_HZ
+
+VARIANTS: dict[str, dict[str, object]] = {
+    "default (trend 5 s, commit 1 s)": {},
+    "trend every 1 s": {"log.trend_interval_s": 1.0},
+    "every beat": {"log.beats": "on"},
+    "every beat, commit 5 s": {"log.beats": "on", "log.commit_interval_s": 5.0},
+}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One configuration's run: what it wrote, over how long."""
+
+    seconds: float
+    wchar: int
+    write_bytes: int
+    syscw: int
+    stored_bytes: int
+
+    def per_hour(self, value: float) -> float:
+        return value * 3600.0 / self.seconds
+
+
+def process_io() -> dict[str, int]:
+    with open("/proc/self/io") as f:
+        return {key: int(value) for key, value in (line.split(":") for line in f)}
+
+
+def scenario_at_1000_hz() -> Scenario:
+    scenario = load_scenario(SCENARIO)
+    transducer = dataclasses.replace(
+        scenario.transducer, sample_rate_hz=SAMPLE_RATE_HZ, frame_samples=FRAME_SAMPLES
+    )
+    return dataclasses.replace(scenario, transducer=transducer)
+
+
+def run_variant(changes: dict[str, object], seconds: float) -> Measured:
+    """A real-time monitor with its log in a fresh directory; runs in a child process."""
+    config = default_config().with_overrides(changes, "benchmark variant")
+    clock = ScenarioClock(START_S)
+    started = time.monotonic()
+
+    def keep_pace(_item: InputItem) -> None:
+        ahead = (clock.now_s - START_S) - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+    with tempfile.TemporaryDirectory(prefix="log-write-rate-") as directory:
+        before = process_io()
+        log = BedsideLog(
+            LogSettings.from_config(config, Path(directory)),
+            software="bench",
+            config_hash="bench",
+            clocks=clock.log_clocks(),
+        )
+        run_scenario(
+            scenario_at_1000_hz(),
+            ClinicalSettings.from_config(config),
+            load_drug_table(),
+            clock=clock,
+            log=log,
+            until_s=START_S + seconds,
+            on_item=keep_pace,
+        )
+        log.close()
+        after = process_io()
+        elapsed = time.monotonic() - started
+        stored = sum(p.stat().st_size for p in Path(directory).glob(f"{DATABASE_NAME}*"))
+    return Measured(
+        elapsed,
+        after["wchar"] - before["wchar"],
+        after["write_bytes"] - before["write_bytes"],
+        after["syscw"] - before["syscw"],
+        stored,
+    )
+
+
+def megabytes(value: float) -> str:
+    return f"{value / 1e6:8.2f} MB"
+
+
+def print_table(results: dict[str, Measured]) -> None:
+    baseline = results[next(iter(VARIANTS))]
+    print(f"{'configuration':34} {'written/h':>11} {'device/h':>11} {'writes/h':>9} "
+          f"{'grows/h':>11} {'x default':>9}")  # fmt: skip
+    for name, m in results.items():
+        print(
+            f"{name:34} {megabytes(m.per_hour(m.wchar))} {megabytes(m.per_hour(m.write_bytes))} "
+            f"{m.per_hour(m.syscw):9.0f} {megabytes(m.per_hour(m.stored_bytes))} "
+            f"{m.wchar / m.seconds / (baseline.wchar / baseline.seconds):9.2f}"
+        )
+    print(f"{'reference: the waveform, 16 bit':34} {megabytes(WAVEFORM_BYTES_PER_S * 3600.0)}")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=60.0, help="real time per configuration")
+    p.add_argument("--quick", action="store_true", help="20 s per configuration (smoke test)")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    seconds = 20.0 if args.quick else 60.0 * args.minutes
+    print(command_line())
+    print(machine_line())
+    print(f"{SCENARIO} at {SAMPLE_RATE_HZ} Hz from {START_S:.0f} s, {seconds:.0f} s in real time")
+    with ProcessPoolExecutor(len(VARIANTS), mp_context=get_context("spawn")) as pool:
+        futures = {name: pool.submit(run_variant, c, seconds) for name, c in VARIANTS.items()}
+        print_table({name: future.result() for name, future in futures.items()})
+
+
+if __name__ == "__main__":
+    main()
