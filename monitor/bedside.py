@@ -63,6 +63,12 @@ class Bedside:
     def pause_audio(self) -> list[TimelineEntry]:
         return self._publish(self.engine.pause_audio())
 
+    def output_failed(self, name: str, message: str) -> list[TimelineEntry]:
+        return self._publish(self.engine.sink_failed(name, message))
+
+    def output_recovered(self, name: str) -> list[TimelineEntry]:
+        return self._publish(self.engine.sink_recovered(name))
+
     def finish(self) -> list[TimelineEntry]:
         """End of the data (a replay); the log and outputs stay open until ``close``."""
         return self._publish(self.pipeline.finish())

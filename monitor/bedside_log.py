@@ -185,7 +185,7 @@ class BedsideLog:
         all_notes = list(notes)
         with _Transaction(conn):
             if admission is None:
-                admission = (self._insert_admission(conn, utc, None, by), None)
+                admission = (insert_admission(conn, utc, None, by, None), None)
                 all_notes.append(f"admission {admission[0]} started (no earlier admission)")
             if previous is not None:
                 prev_id, prev_kernel, prev_origin, prev_utc, prev_boottime = previous
@@ -251,16 +251,8 @@ class BedsideLog:
 
     def new_admission(self, weight_kg: float | None, by: str) -> int:
         """Start a new patient's admission: no later boot resumes history from before it."""
-        utc = self.clocks.utc()
         with _Transaction(self._record) as conn:
-            admission = self._insert_admission(conn, utc, weight_kg, by)
-            conn.execute(
-                "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
-                "VALUES (?,?,?,?,?,?,?,?,?)",
-                (self.boot.id, None, utc, by, _os_user(), "admission", "patient", None,
-                 f"admission {admission}" + ("" if weight_kg is None else f", {weight_kg:g} kg")),
-            )  # fmt: skip
-        return admission
+            return insert_admission(conn, self.clocks.utc(), weight_kg, by, self.boot.id)
 
     def durability(self) -> dict[str, int]:
         """SQLite's ``synchronous`` level of each write path (2 = FULL)."""
@@ -565,17 +557,6 @@ class BedsideLog:
                     break
 
     @staticmethod
-    def _insert_admission(
-        conn: sqlite3.Connection, utc: float, weight_kg: float | None, by: str
-    ) -> int:
-        row_id = conn.execute(
-            "INSERT INTO admissions (utc, weight_kg, by, os_user) VALUES (?,?,?,?)",
-            (utc, weight_kg, by, _os_user()),
-        ).lastrowid
-        assert row_id is not None
-        return row_id
-
-    @staticmethod
     def _insert_event(
         conn: sqlite3.Connection,
         boot: int,
@@ -619,6 +600,37 @@ class _Transaction:
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+
+def insert_admission(
+    conn: sqlite3.Connection, utc: float, weight_kg: float | None, by: str, boot: int | None
+) -> int:
+    """A new admission row and its audit record, inside the caller's transaction."""
+    admission = conn.execute(
+        "INSERT INTO admissions (utc, weight_kg, by, os_user) VALUES (?,?,?,?)",
+        (utc, weight_kg, by, _os_user()),
+    ).lastrowid
+    assert admission is not None
+    conn.execute(
+        "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        (boot, None, utc, by, _os_user(), "admission", "patient", None,
+         f"admission {admission}" + ("" if weight_kg is None else f", {weight_kg:g} kg")),
+    )  # fmt: skip
+    return admission
+
+
+def start_admission(
+    directory: Path, weight_kg: float | None, by: str, clocks: Clocks = SYSTEM_CLOCKS
+) -> int:
+    """A new patient from outside a running monitor (``monitor patient new``, the demo)."""
+    opened = open_log_database(directory)
+    conn = connect(opened.path, synchronous="FULL")
+    try:
+        with _Transaction(conn):
+            return insert_admission(conn, clocks.utc(), weight_kg, by, None)
+    finally:
+        conn.close()
 
 
 def _is_full(exc: sqlite3.Error) -> bool:

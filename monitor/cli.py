@@ -11,10 +11,7 @@ import csv
 import logging
 import sys
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from typing import TextIO
-
-import numpy as np
 
 from devices.scenario import ScenarioError
 from monitor import core
@@ -23,6 +20,7 @@ from monitor.cli_analyze import add_analyze_command
 from monitor.cli_args import UsageError, positive_number
 from monitor.cli_config import add_config_commands
 from monitor.cli_log import add_log_commands
+from monitor.cli_run import add_run_commands
 from monitor.cli_serial import add_serial_commands
 from monitor.config import ConfigError
 from monitor.core import push_in_chunks
@@ -32,7 +30,6 @@ from monitor.records import RecordError, Recording, read_recording
 log = logging.getLogger(__name__)
 
 BEAT_COLUMNS = ("onset", "end", "time_s", "sbp", "dbp", "map", "pulse_rate", "clean", "flags")
-DEMO_RECORDING = "icu_hypotension_abp.csv.gz"
 
 
 def new_detector(recording: Recording):
@@ -96,60 +93,6 @@ def cmd_beats(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    core.require_compiled()
-    source = resources.files("monitor") / "data" / DEMO_RECORDING
-    with resources.as_file(source) as path:
-        recording = read_recording(path)
-    window_s = args.window
-    print(
-        f"Beat core ({core.IMPLEMENTATION}) on a bundled ICU recording: "
-        f"{len(recording.samples) / recording.fs:.0f} s at {recording.fs:g} Hz, "
-        "streamed in 1 s chunks."
-    )
-    print(f"MAP trend: median of clean beats over each {window_s:g} s (target 65 mmHg)")
-    print(f"{'time':>9}  {'MAP':>5}  {'SBP/DBP':>9}  {'rate':>5}  {'clean':>5}  beats")
-    window: list[np.ndarray] = []
-    window_index = 0
-    all_beats = []
-    for output in stream_beats(recording):
-        for beat in output.beats:
-            index = int(beat["end"] / recording.fs // window_s)
-            if index != window_index and window:
-                _print_trend_row(window, recording.fs)
-                window = []
-            window_index = index
-            window.append(beat)
-            all_beats.append(beat)
-    if window:
-        _print_trend_row(window, recording.fs)
-    beats = np.array(all_beats)
-    clean = beats[beats["clean"]]
-    print(
-        f"{len(beats)} beats, {100 * len(clean) / max(1, len(beats)):.0f}% clean; "
-        f"median MAP {np.median(clean['map']):.1f} mmHg: "
-        + ("below" if np.median(clean["map"]) < 65 else "above")
-        + " the 65 mmHg target."
-    )
-    return 0
-
-
-def _print_trend_row(window: list, fs: float) -> None:
-    """One trend line, stamped with the end of the window's last beat."""
-    beats = np.array(window)
-    clean = beats[beats["clean"]]
-    at = beats["end"][-1] / fs
-    if len(clean) == 0:
-        print(f"{at:>8.0f}s  {'--':>5}  {'--':>9}  {'--':>5}  {0:>4}%  {len(beats)}")
-        return
-    print(
-        f"{at:>8.0f}s  {np.median(clean['map']):>5.1f}  "
-        f"{np.median(clean['sbp']):>4.0f}/{np.median(clean['dbp']):<4.0f}  "
-        f"{np.median(clean['pulse_rate']):>5.0f}  "
-        f"{100 * len(clean) / len(beats):>4.0f}%  {len(beats)}"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor",
@@ -179,16 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     beats.add_argument("--channel", help="WFDB signal to read (default: the one named ABP or ART)")
     beats.set_defaults(run=cmd_beats)
 
-    demo = sub.add_parser(
-        "demo",
-        help="run the beat core on a bundled ICU recording and print its MAP trend",
-        description="Stream a bundled five-minute ICU recording through the compiled beat core "
-        "and print the MAP trend of clean beats.",
-    )
-    demo.add_argument(
-        "--window", type=positive_number, default=30.0, help="trend window in seconds (default 30)"
-    )
-    demo.set_defaults(run=cmd_demo)
+    add_run_commands(sub)
     add_serial_commands(sub)
     add_config_commands(sub)
     add_analyze_command(sub)

@@ -54,9 +54,10 @@ def time_range(args: argparse.Namespace) -> tuple[float | None, float | None]:
 def format_row(row: LogRow) -> str:
     where = "" if row.stream_s is None else f" {row.stream_s:9.1f}s"
     priority = f" {row.priority.upper()}" if row.priority else ""
-    what = row.detail.get("transition") or row.detail.get("kind") or ""
+    what = row.detail.get("transition") or row.detail.get("kind")
     text = " ".join(str(row.message).split())
-    return f"{iso_utc(row.utc)}{where}  {row.kind:<5} {row.name}{priority} {what}: {text}".rstrip()
+    head = f"{row.name}{priority}" + (f" {what}" if what else "")
+    return f"{iso_utc(row.utc)}{where}  {row.kind:<5} {head}: {text}".rstrip()
 
 
 def cmd_tail(args: argparse.Namespace) -> int:

@@ -42,7 +42,12 @@ KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("pump", "channel", "concentration", "concentration_unit", "rate_ml_h", "nee"),
     ),
     "event": ("events", "kind, '', message", ("source", "detail")),
-    "audit": ("audit", "action, '', key", ("by", "os_user", "old", "new", "file", "file_hash")),
+    "audit": (
+        "audit",
+        "action, '', key || ': ' || ifnull(old, '-') || ' -> ' || ifnull(new, '-') "
+        "|| ' (by ' || by || ')'",
+        ("by", "os_user", "old", "new", "file", "file_hash"),
+    ),
 }
 DEFAULT_KINDS = ("alarm", "state", "event", "audit")  # what a person tails: not the trends
 EXPORT_COLUMNS = ("utc", "boot", "stream_s", "kind", "name", "priority", "message", "detail")

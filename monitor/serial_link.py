@@ -75,7 +75,7 @@ def describe_port_error(settings: PortSettings, exc: BaseException) -> str:
         return f"{where}: no such device (unplugged, or wrong path in the configuration?)"
     if code in (errno.EACCES, errno.EPERM):
         return f"{where}: permission denied (is the user in the 'dialout' group?)"
-    if code == errno.EBUSY:
+    if code in (errno.EBUSY, errno.EAGAIN):  # EAGAIN: another program holds its lock
         return f"{where}: busy, another program has it open"
     if isinstance(exc, ValueError):
         return f"{where}: invalid settings: {exc} (baud rate {settings.baudrate})"
@@ -134,7 +134,10 @@ class PortReader:
         while not self._stop.is_set():
             try:
                 port = self._open_port(
-                    self.settings.url, baudrate=self.settings.baudrate, timeout=self._read_timeout_s
+                    self.settings.url,
+                    baudrate=self.settings.baudrate,
+                    timeout=self._read_timeout_s,
+                    exclusive=True,  # one reader per device: a second monitor is refused
                 )
             except (serial.SerialException, OSError, ValueError) as exc:
                 message = describe_port_error(self.settings, exc)

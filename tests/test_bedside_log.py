@@ -262,7 +262,10 @@ def test_a_new_admission_is_never_resumed_from_the_previous_patient(tmp_path):
     assert again.boot.admission == new and again.boot.weight_kg == 72.5
     assert again.boot.resumed_from is None and history.points == ()
     audit = rows(tmp_path / DATABASE_NAME, "SELECT by, action, new FROM audit")
-    assert audit == [("nurse A", "admission", f"admission {new}, 72.5 kg")]
+    assert audit == [  # the first start's own admission is audited too
+        ("monitor", "admission", f"admission {new - 1}"),
+        ("nurse A", "admission", f"admission {new}, 72.5 kg"),
+    ]
 
 
 # --------------------------------------------------- retention and a full disk

@@ -1,0 +1,173 @@
+"""``monitor run`` (the bedside on its configured ports) and ``monitor demo`` (a simulated one).
+
+Both run ``LiveMonitor`` on this thread until SIGTERM or SIGINT (or, for
+the demo, the scenario's end), then close the ports and the log cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from devices.scenario import load_scenario
+from monitor import core
+from monitor.bedside_view import clock_text
+from monitor.cli_args import UsageError, positive_number
+from monitor.config import default_config, load_config
+from monitor.demo import DEFAULT_SPEED, DemoResult, run_demo
+from monitor.display_plain import PlainScreen
+from monitor.live import LiveMonitor, Screen, StartupError
+
+DEMO_SCENARIO = "septic-refractory"
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT end the run at the next loop turn, so the log closes cleanly."""
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def choose_screen(display: str, stream: TextIO) -> Screen | None:
+    if display == "off":
+        return None
+    return PlainScreen(stream)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    core.require_compiled()
+    config = load_config(args.config)
+    try:
+        monitor = LiveMonitor(config, alarm_stream=sys.stdout, log_dir=args.log_dir)
+    except StartupError as exc:
+        raise UsageError(str(exc)) from None
+    stop_on_signals(monitor.stop_requested)
+    for note in monitor.bedside.outputs.start_notes() if monitor.bedside.outputs else []:
+        print(f"note: {note}", file=sys.stderr)
+    result = monitor.run(choose_screen(args.display, sys.stdout))
+    print(
+        f"Monitor {result.reason} at stream time {clock_text(result.stream_s)}; "
+        f"log: {result.log_path or 'none'}."
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    core.require_compiled()
+    scenario = load_scenario(args.scenario)
+    print(
+        f"Demo: {scenario.title} ({clock_text(scenario.duration_s)} at {args.speed:g}x), "
+        "simulated transducer and pumps on virtual serial ports, read by the real monitor.",
+        flush=True,
+    )
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        result = run_demo(
+            scenario,
+            default_config(),
+            speed=args.speed,
+            screen=choose_screen(args.display, sys.stdout),
+            alarm_stream=sys.stdout,
+            log_dir=args.log_dir,
+            stop=stop,
+        )
+    except StartupError as exc:
+        raise UsageError(str(exc)) from None
+    print_summary(result, args.report)
+    return 0
+
+
+def print_summary(result: DemoResult, report: bool) -> None:
+    timeline = result.run.timeline
+    print(f"\nDemo {result.run.reason} at stream time {clock_text(result.run.stream_s)}.")
+    print("Alarm timeline (raised):")
+    raised = [e for e in timeline if e.kind == "raised"]
+    for e in raised:
+        print(f"  {clock_text(e.t_s)}  {e.priority:<6}  {e.name}")
+    if not raised:
+        print("  none")
+    episodes = [e for e in timeline if e.kind == "episode"]
+    print("Refractory episode:")
+    for e in episodes:
+        print(f"  {clock_text(e.t_s)}  {e.name}: {' '.join(e.message.split())}")
+    if not episodes:
+        print("  none")
+    print("Against the scenario's truth:")
+    for name, verdict in result.expected:
+        print(f"  {name}: {verdict}")
+    print(f"Log: {result.run.log_path or 'none'}")
+    if report and result.run.log_path is not None:
+        print(f"Report: {write_demo_report(result.log_dir)}")
+
+
+def write_demo_report(log_dir: Path) -> str:
+    from monitor.log_reader import LogReader
+    from monitor.log_report import ReportUnavailable, write_report
+
+    out = log_dir / "report.png"
+    reader = LogReader(log_dir)
+    try:
+        summary = write_report(reader, out, None, None)
+    except ReportUnavailable as exc:
+        return f"not drawn: {exc}"
+    finally:
+        reader.close()
+    return f"{out} ({summary})"
+
+
+def add_run_commands(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser(
+        "run",
+        help="monitor the bed: the configured transducer and pump ports",
+        description="Open the transducer and pump ports named in the configuration and run "
+        "the monitor: beats, MAP, NEE, the refractory-state detector, alarms and the log. "
+        "Every configured port must open at start-up. Ends on SIGTERM or Ctrl-C, closing "
+        "the ports and the log cleanly.",
+    )
+    run.add_argument("--config", type=Path, help="configuration file (default: search order)")
+    run.add_argument("--log-dir", type=Path, help="log directory (default: log.directory)")
+    run.add_argument(
+        "--display",
+        choices=("plain", "off"),
+        default="plain",
+        help="plain: one status line a second (default); off: alarms only",
+    )
+    run.set_defaults(run=cmd_run)
+
+    demo = sub.add_parser(
+        "demo",
+        help="a simulated bedside end to end, no hardware needed",
+        description="Start a simulated transducer and infusion pumps on virtual serial ports "
+        "(pty pairs), playing a scenario in accelerated time, run the real monitor against "
+        "those device files, and end with a summary: the alarm timeline, the refractory "
+        "episode, how both compare with the scenario's truth, and where the log is. The log "
+        "goes to a fresh demo directory, never into a patient's log.",
+    )
+    demo.add_argument(
+        "--scenario",
+        default=DEMO_SCENARIO,
+        help=f"a packaged scenario or a scenario TOML file (default {DEMO_SCENARIO}; "
+        "`monitor sim --list` shows them)",
+    )
+    demo.add_argument(
+        "--speed",
+        type=positive_number,
+        default=DEFAULT_SPEED,
+        help=f"scenario seconds per wall-clock second (default {DEFAULT_SPEED:g})",
+    )
+    demo.add_argument("--log-dir", type=Path, help="where to log (default: a new temporary one)")
+    demo.add_argument(
+        "--display", choices=("plain", "off"), default="plain", help="as for `monitor run`"
+    )
+    demo.add_argument(
+        "--no-report", dest="report", action="store_false", help="do not draw the trend picture"
+    )
+    demo.set_defaults(run=cmd_demo)

@@ -1,0 +1,284 @@
+"""The running bedside: configured ports, core, detector, alarms, log and screen, in one loop.
+
+``LiveMonitor`` is what ``monitor run`` and ``monitor demo`` run. One thread
+(the caller's) owns the clinical engine: it polls the device readers, feeds
+the bedside in arrival order, advances stream time while the transducer is
+silent, shows the screen, pings the systemd watchdog, and applies what
+other threads only ask for (stop, reload, an alarm output's failure).
+Every configured port must open at start-up; after that a lost port is a
+technical alarm, never the end of monitoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Protocol, TextIO
+
+import serial
+
+from devices.decoding import Decoder
+from devices.pump_protocol import PumpLineDecoder
+from devices.transducer_protocol import AsciiTransducerDecoder, BinaryTransducerDecoder
+from monitor.alarm_fanout import SinkFanout
+from monitor.alarm_sinks import build_sinks
+from monitor.bedside import Bedside
+from monitor.bedside_log import BedsideLog, LogSettings
+from monitor.bedside_view import BedsideView, WaveformTail, snapshot
+from monitor.clinical import TimelineEntry
+from monitor.clinical_settings import ClinicalSettings
+from monitor.config import Config
+from monitor.device_input import DeviceEvent, DeviceEventKind, DeviceInput, SampleBlock
+from monitor.drug_table import load_drug_table
+from monitor.log_store import LogError, default_log_directory
+from monitor.pipeline import MonitorPipeline
+from monitor.sd_notify import Watchdog, notify
+from monitor.serial_link import PortSettings, describe_port_error
+
+log = logging.getLogger(__name__)
+
+TRANSDUCER = "transducer"
+POLL_S = 0.05  # the longest the loop waits for input before it looks at the clock
+
+
+class StartupError(Exception):
+    """The monitor cannot run safely as configured; the message says what to change."""
+
+
+class Screen(Protocol):
+    """Where the bedside is shown: called on the loop's thread, often; returns key commands."""
+
+    def show(self, view: BedsideView, now: float) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The devices the configuration names."""
+
+    transducer: PortSettings
+    protocol: str
+    sample_rate_hz: float
+    pumps: tuple[PortSettings, ...]
+    comm_loss_s: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> Ports:
+        url = str(config["ports.transducer"]).strip()
+        if not url:
+            raise StartupError(
+                f"ports.transducer is empty in {config.source('ports.transducer')}: name the "
+                "transducer's port (e.g. /dev/ttyUSB0), or try `monitor demo` without hardware"
+            )
+        pump_baud = int(config["ports.pump_baudrate"])
+        pumps = tuple(
+            PortSettings(f"pump{i}", str(u).strip(), pump_baud)
+            for i, u in enumerate(config["ports.pumps"], start=1)
+        )
+        for pump in pumps:
+            if not pump.url:
+                raise StartupError(f"ports.pumps: {pump.role} has an empty port name")
+        return cls(
+            PortSettings(TRANSDUCER, url, int(config["ports.transducer_baudrate"])),
+            str(config["ports.transducer_protocol"]),
+            float(config["ports.sample_rate_hz"]),
+            pumps,
+            float(config["ports.comm_loss_s"]),
+        )
+
+    def all(self) -> tuple[PortSettings, ...]:
+        return (self.transducer, *self.pumps)
+
+    def transducer_decoder(self) -> Decoder:
+        if self.protocol == "ascii":
+            return AsciiTransducerDecoder(self.sample_rate_hz)
+        return BinaryTransducerDecoder()
+
+
+def check_ports(ports: Ports, open_port: Callable[..., object] = serial.serial_for_url) -> None:
+    """Open and close every port once, so a wrong path or a busy port stops the start-up."""
+    problems = []
+    for settings in ports.all():
+        key = "ports.transducer" if settings.role == TRANSDUCER else "ports.pumps"
+        try:
+            port = open_port(settings.url, baudrate=settings.baudrate, timeout=0, exclusive=True)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            problems.append(f"{key}: {describe_port_error(settings, exc)}")
+            continue
+        port.close()  # type: ignore[attr-defined]
+    if problems:
+        raise StartupError("; ".join(problems))
+
+
+def config_hash(config: Config) -> str:
+    """A short fingerprint of the effective settings, stored with every boot."""
+    values = json.dumps({key: config[key] for key in sorted(config)}, sort_keys=True, default=str)
+    return hashlib.sha256(values.encode()).hexdigest()[:16]
+
+
+def software_version() -> str:
+    try:
+        return f"monitor {version('monitor')}"
+    except PackageNotFoundError:
+        return "monitor (not installed)"
+
+
+def log_directory(config: Config) -> Path:
+    configured = str(config["log.directory"]).strip()
+    return Path(configured).expanduser() if configured else default_log_directory()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended: the stream time reached and every timeline entry it produced."""
+
+    stream_s: float
+    timeline: list[TimelineEntry]
+    log_path: Path | None
+    reason: str
+
+
+class LiveMonitor:
+    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        alarm_stream: TextIO,
+        log_dir: Path | None = None,
+        by: str = "monitor",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.ports = Ports.from_config(config)
+        self._clock = clock
+        settings = ClinicalSettings.from_config(config)
+        drugs = load_drug_table(str(config["drugs.table"]).strip() or None)
+        check_ports(self.ports)
+        self.input = DeviceInput(
+            (self.ports.transducer, self.ports.transducer_decoder()),
+            [(p, PumpLineDecoder()) for p in self.ports.pumps],
+            sample_rate=self.ports.sample_rate_hz,
+            drug_table=drugs,
+            comm_loss_s=self.ports.comm_loss_s,
+            clock=clock,
+        )
+        self.log, log_problem = self._open_log(config, log_dir, by)
+        weight = None if self.log is None else self.log.boot.weight_kg
+        pipeline = MonitorPipeline(settings, self.ports.sample_rate_hz, weight, TRANSDUCER)
+        self._requests: queue.SimpleQueue[Callable[[], list[TimelineEntry]]] = queue.SimpleQueue()
+        self.bedside = Bedside(pipeline, self.log, None, log_unavailable=log_problem)
+        sinks = build_sinks(
+            config, alarm_stream, None if self.log is None else self.log.path.parent
+        )
+        self.bedside.outputs = SinkFanout(sinks, self._output_failed, self._output_recovered)
+        self.waveform = WaveformTail(self.ports.sample_rate_hz)
+        self.stop_requested = threading.Event()
+
+    @staticmethod
+    def _open_log(
+        config: Config, log_dir: Path | None, by: str
+    ) -> tuple[BedsideLog | None, str | None]:
+        """The log, or why there is none: monitoring goes on without it, with log_failed."""
+        directory = log_dir or log_directory(config)
+        try:
+            opened = BedsideLog(
+                LogSettings.from_config(config, directory),
+                software=software_version(),
+                config_hash=config_hash(config),
+                by=by,
+            )
+        except (LogError, OSError, sqlite3.Error) as exc:
+            return None, f"log unavailable, alarms are not recorded: {exc}"
+        return opened, None
+
+    # ----------------------------------------------------- other threads' requests
+    def _output_failed(self, name: str, message: str) -> None:
+        self._requests.put(lambda: self.bedside.output_failed(name, message))
+
+    def _output_recovered(self, name: str) -> None:
+        self._requests.put(lambda: self.bedside.output_recovered(name))
+
+    def acknowledge(self) -> None:
+        self._requests.put(self.bedside.acknowledge)
+
+    def pause_audio(self) -> None:
+        self._requests.put(self.bedside.pause_audio)
+
+    # ------------------------------------------------------------------- the loop
+    def run(
+        self,
+        screen: Screen | None,
+        *,
+        until_s: float | None = None,
+        on_entries: Callable[[list[TimelineEntry]], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
+    ) -> RunResult:
+        """Monitor until ``stop_requested`` (or stream time ``until_s``); then shut down cleanly.
+
+        ``on_entries`` sees each batch of timeline entries once logged and
+        shown; ``on_connected`` is called once, when every port has opened.
+        """
+        timeline: list[TimelineEntry] = []
+        waiting = {p.role for p in self.ports.all()}
+
+        def publish(entries: list[TimelineEntry]) -> None:
+            if entries:
+                timeline.extend(entries)
+                if on_entries is not None:
+                    on_entries(entries)
+
+        watchdog = Watchdog.from_env()
+        publish(self.bedside.start())
+        self.input.start()
+        notify("READY=1", "STATUS=monitoring")
+        reason = "stopped"
+        try:
+            while not self.stop_requested.is_set():
+                for item in self.input.poll(POLL_S):
+                    if isinstance(item, SampleBlock):
+                        self.waveform.add(item)
+                    elif (
+                        waiting
+                        and isinstance(item, DeviceEvent)
+                        and item.kind is DeviceEventKind.CONNECTED
+                    ):
+                        waiting.discard(item.role)
+                        if not waiting and on_connected is not None:
+                            on_connected()
+                    publish(self.bedside.take(item))
+                now = self._clock()
+                publish(self.bedside.advance(self.input.stream_clock.now(now)))
+                while not self._requests.empty():
+                    publish(self._requests.get()())
+                if screen is not None:
+                    for command in screen.show(snapshot(self.bedside, self.waveform), now):
+                        self._command(command)
+                if watchdog is not None:
+                    watchdog.maybe_ping(now)
+                if until_s is not None and self.bedside.engine.now_s >= until_s:
+                    reason = "finished"
+                    break
+        finally:
+            notify("STOPPING=1")
+            self.input.stop()
+            stream_s = self.bedside.engine.now_s
+            self.bedside.close(reason)
+        return RunResult(stream_s, timeline, None if self.log is None else self.log.path, reason)
+
+    def _command(self, command: str) -> None:
+        if command == "acknowledge":
+            self.acknowledge()
+        elif command == "pause_audio":
+            self.pause_audio()
+        elif command == "quit":
+            self.stop_requested.set()

@@ -1,0 +1,174 @@
+"""The bedside application end to end: `monitor demo`, and `monitor run` on simulator ports.
+
+Both run as subprocesses on real pty pairs, as a user would run them. The
+scenario is ``loss-of-pulse`` (20 min): its truth says ``no_pulse`` is raised
+between 00:10:05 and 00:10:40.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from devices.scenario import load_scenario
+from monitor import core
+from monitor.log_store import DATABASE_NAME
+
+PURE_PYTHON = os.environ.get(core.PURE_PYTHON_SWITCH, "") not in ("", "0")
+pytestmark = pytest.mark.skipif(
+    PURE_PYTHON, reason=f"{core.PURE_PYTHON_SWITCH} is set: the live monitor refuses"
+)
+RUN_DIR = Path(__file__).resolve().parent  # not the checkout: the installed package
+SCENARIO = load_scenario("loss-of-pulse")
+PUMP = SCENARIO.pumps[0].pump_id
+
+
+def monitor(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, cwd=RUN_DIR,
+    )  # fmt: skip
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def stream_seconds(text: str) -> float:
+    hours, minutes, seconds = map(int, text.split(":"))
+    return 3600.0 * hours + 60.0 * minutes + seconds
+
+
+def test_the_demo_finds_the_scenarios_alarms_logs_them_and_exits_cleanly(tmp_path):
+    result = monitor(
+        "demo", "--scenario", "loss-of-pulse", "--speed", 60, "--log-dir", tmp_path, "--no-report"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    out = result.stdout
+    assert "Demo finished at stream time 00:20:00." in out
+    verdict = re.search(r"no_pulse: raised at (\d\d:\d\d:\d\d), as expected", out)
+    assert verdict, out
+    assert "NOT raised" not in out and "OUTSIDE" not in out and "never should be" not in out
+    status_lines = [line for line in out.splitlines() if re.match(r"\d\d:\d\d:\d\d  MAP ", line)]
+    assert len(status_lines) >= 10  # the plain display: a line a second for 20 s
+
+    db = tmp_path / DATABASE_NAME
+    assert f"Log: {db}" in out
+    raised = rows(
+        db, "SELECT stream_s FROM alarms WHERE name = 'no_pulse' AND transition = 'raised'"
+    )
+    assert raised and raised[0][0] == pytest.approx(stream_seconds(verdict[1]), abs=1.0)
+    assert rows(db, "SELECT weight_kg, by FROM admissions") == [
+        (SCENARIO.weight_kg, "monitor demo")
+    ]
+    assert rows(db, "SELECT end_reason FROM boots") == [("finished",)]
+    assert rows(db, "SELECT count(*) > 100 FROM trends") == [(1,)]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_monitor_run_reads_the_configured_ports_and_stops_cleanly_on_sigterm(tmp_path):
+    links = tmp_path / "ports"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "30",
+         "--link-dir", str(links), "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not (links / PUMP).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        config = tmp_path / "bed.toml"
+        config.write_text(
+            "[ports]\n"
+            f'transducer = "{links / "transducer"}"\n'
+            f'pumps = ["{links / PUMP}"]\n'
+            f"sample_rate_hz = {SCENARIO.transducer.sample_rate_hz}\n"
+            "[alarms]\n"
+            'audio = "off"\n'
+            "[log]\n"
+            f'directory = "{tmp_path / "log"}"\n'
+        )
+        run = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+        )  # fmt: skip
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = run.stdout.readline()
+            lines.append(line)
+            if re.match(r"\d\d:\d\d:\d\d  MAP \d+", line):
+                break  # it measures a pressure from the ports
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=30)
+    finally:
+        sim.kill()
+        sim.wait()
+    assert run.returncode == 0, err
+    assert any(re.match(r"\d\d:\d\d:\d\d  MAP \d+", line) for line in lines), lines
+    assert "Monitor stopped at stream time" in out
+    db = tmp_path / "log" / DATABASE_NAME
+    assert rows(db, "SELECT end_reason FROM boots") == [("stopped",)]
+    events = rows(db, "SELECT source, kind FROM events WHERE kind = 'connected'")
+    assert sorted(events) == [("pump1", "connected"), ("transducer", "connected")]
+
+
+@pytest.mark.parametrize(
+    ("ports", "named"),
+    [
+        ('transducer = ""', ["ports.transducer is empty", "monitor demo"]),
+        ('transducer = "/dev/no-such-transducer"', ["ports.transducer", "no-such-transducer",
+                                                    "no such device"]),
+        ('transducer = "/dev/null"\npumps = ["/dev/no-such-pump"]',
+         ["ports.pumps", "pump1", "no-such-pump", "no such device"]),
+    ],
+    ids=["unset", "missing transducer", "missing pump"],
+)  # fmt: skip
+def test_monitor_run_refuses_ports_it_cannot_open_naming_the_key_and_the_port(
+    tmp_path, ports, named
+):
+    config = tmp_path / "bed.toml"
+    config.write_text(f'[ports]\n{ports}\n[log]\ndirectory = "{tmp_path / "log"}"\n')
+    result = monitor("run", "--config", config, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("monitor run: ")
+    for text in named:
+        assert text in line
+    assert not (tmp_path / "log").exists()  # refused before anything was written
+
+
+def test_monitor_run_refuses_a_port_another_program_holds(tmp_path):
+    master, slave = os.openpty()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, serial; p = serial.Serial(sys.argv[1], exclusive=True); "
+         "print('held', flush=True); sys.stdin.read()", os.ttyname(slave)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        config = tmp_path / "bed.toml"
+        config.write_text(f'[ports]\ntransducer = "{os.ttyname(slave)}"\n')
+        result = monitor("run", "--config", config, timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+        os.close(master)
+        os.close(slave)
+    assert result.returncode == 2
+    assert "ports.transducer" in result.stderr and "busy" in result.stderr
