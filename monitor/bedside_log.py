@@ -620,17 +620,75 @@ def insert_admission(
     return admission
 
 
-def start_admission(
-    directory: Path, weight_kg: float | None, by: str, clocks: Clocks = SYSTEM_CLOCKS
-) -> int:
-    """A new patient from outside a running monitor (``monitor patient new``, the demo)."""
+def _write_outside(directory: Path, write: Callable[[sqlite3.Connection], Any]) -> Any:
+    """One durable transaction on the log from outside a running monitor (the admin commands)."""
     opened = open_log_database(directory)
     conn = connect(opened.path, synchronous="FULL")
     try:
         with _Transaction(conn):
-            return insert_admission(conn, clocks.utc(), weight_kg, by, None)
+            return write(conn)
     finally:
         conn.close()
+
+
+def start_admission(
+    directory: Path, weight_kg: float | None, by: str, clocks: Clocks = SYSTEM_CLOCKS
+) -> int:
+    """A new patient from outside a running monitor (``monitor patient new``, the demo)."""
+    return _write_outside(
+        directory, lambda conn: insert_admission(conn, clocks.utc(), weight_kg, by, None)
+    )
+
+
+def set_admission_weight(
+    directory: Path, weight_kg: float, by: str, clocks: Clocks = SYSTEM_CLOCKS
+) -> tuple[int, float | None]:
+    """Correct the current admission's weight (audited); returns it and the old weight."""
+
+    def write(conn: sqlite3.Connection) -> tuple[int, float | None]:
+        row = conn.execute("SELECT id, weight_kg FROM admissions ORDER BY id DESC LIMIT 1")
+        admission, old = row.fetchone() or (
+            insert_admission(conn, clocks.utc(), None, by, None),
+            None,
+        )
+        conn.execute("UPDATE admissions SET weight_kg = ? WHERE id = ?", (weight_kg, admission))
+        conn.execute(
+            "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (None, None, clocks.utc(), by, _os_user(), "weight", f"admission {admission}",
+             None if old is None else f"{old:g} kg", f"{weight_kg:g} kg"),
+        )  # fmt: skip
+        return admission, old
+
+    return _write_outside(directory, write)
+
+
+def record_audit_outside(
+    directory: Path,
+    by: str,
+    action: str,
+    key: str,
+    old: str | None,
+    new: str | None,
+    file: str | None = None,
+    file_hash: str | None = None,
+    clocks: Clocks = SYSTEM_CLOCKS,
+) -> bool:
+    """An audited change made outside a running monitor; False if the log cannot take it."""
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
+            "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (None, None, clocks.utc(), by, _os_user(), action, key, old, new, file, file_hash),
+        )
+
+    try:
+        _write_outside(directory, write)
+    except (sqlite3.Error, LogError, OSError) as exc:
+        log.warning("log: audit record not written: %s", exc)
+        return False
+    return True
 
 
 def _is_full(exc: sqlite3.Error) -> bool:

@@ -20,6 +20,7 @@ from monitor.cli_analyze import add_analyze_command
 from monitor.cli_args import UsageError, positive_number
 from monitor.cli_config import add_config_commands
 from monitor.cli_log import add_log_commands
+from monitor.cli_patient import add_patient_commands
 from monitor.cli_run import add_run_commands
 from monitor.cli_serial import add_serial_commands
 from monitor.config import ConfigError
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_commands(sub)
     add_analyze_command(sub)
     add_log_commands(sub)
+    add_patient_commands(sub)
     return parser
 
 

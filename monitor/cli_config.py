@@ -11,7 +11,9 @@ import argparse
 import json
 from itertools import groupby
 
-from monitor.config import Value, load_config, read_config_file
+from monitor.cli_args import UsageError
+from monitor.config import Value, read_config_file
+from monitor.config_change import ChangeError, load_bedside_config, set_setting
 
 #: Columns wider than this do not push every other row to the right.
 MAX_VALUE_WIDTH = 10
@@ -27,8 +29,16 @@ def format_value(value: Value) -> str:
     return repr(value)
 
 
+def load_effective(config: str | None):
+    """The configuration in effect at this bed; a bad bedside file is the user's to fix."""
+    try:
+        return load_bedside_config(config)
+    except ChangeError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_config_show(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    cfg = load_effective(args.config)
     print("Files read, highest precedence first: " + ", ".join(cfg.files))
     rows = [
         (setting.key, format_value(setting.value), f"[{setting.allowed}]", setting.source)
@@ -54,6 +64,24 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return 1
     count = len(checked.values)
     print(f"{args.file}: ok ({count} setting{'' if count == 1 else 's'} given)")
+    return 0
+
+
+def cmd_config_set(args: argparse.Namespace) -> int:
+    try:
+        change = set_setting(args.key, args.value, args.by, unit=args.unit, explicit=args.config)
+    except ChangeError as exc:
+        raise UsageError(str(exc)) from None
+    print(
+        f"{change.key}: {format_value(change.old)} -> {format_value(change.new)} in "
+        f"{change.file} (audited, by {args.by})"
+    )
+    if change.effective != change.new:
+        print(
+            f"note: {format_value(change.effective)} still applies at this bed, "
+            f"from {change.effective_source}"
+        )
+    print("A running monitor applies it on reload: `systemctl reload monitor` (or SIGHUP).")
     return 0
 
 
@@ -86,3 +114,24 @@ def add_config_commands(sub: argparse._SubParsersAction) -> None:
     )
     check.add_argument("file", metavar="FILE")
     check.set_defaults(run=cmd_config_check)
+    change = actions.add_parser(
+        "set",
+        help="change one setting, within its bounds, audited in the log",
+        description='Change KEY to VALUE (as TOML writes it: 70, 0.3, "text", ["a"]). '
+        "Without --unit it is a bedside adjustment, kept in bedside.toml beside the log "
+        "above the unit's files and cleared by `monitor patient new`; only settings whose "
+        "bounds say bedside = true may be adjusted. With --unit it changes the unit's file "
+        "(--config FILE, default /etc/monitor/monitor.toml). The value is checked against "
+        "its bounds, the change (who, the OS user, old and new value, file and its hash) is "
+        "recorded in the log's audit trail, and the file is replaced atomically.",
+    )
+    change.add_argument("key", metavar="KEY", help="a dotted setting name, as `config show` lists")
+    change.add_argument("value", metavar="VALUE")
+    change.add_argument("--by", required=True, metavar="NAME", help="who makes the change")
+    change.add_argument(
+        "--unit", action="store_true", help="change the unit's default (biomedical staff)"
+    )
+    change.add_argument(
+        "--config", metavar="FILE", help="the unit's file (default /etc/monitor/monitor.toml)"
+    )
+    change.set_defaults(run=cmd_config_set)

@@ -41,7 +41,7 @@ ENV_VAR = "MONITOR_CONFIG"
 #: The system-wide override directory. Read at call time, so tests can point it elsewhere.
 ETC_DIR = Path("/etc/monitor")
 TYPES = ("float", "int", "text", "choice", "text_list")
-_BOUND_FIELDS = {"type", "min", "max", "unit", "choices", "free"}
+_BOUND_FIELDS = {"type", "min", "max", "unit", "choices", "free", "bedside"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,7 @@ class Bound:
     max: float | None = None
     unit: str = ""
     choices: tuple[str | int, ...] | None = None
+    bedside: bool = False  # may be adjusted at the bedside (within these bounds)
 
     def __str__(self) -> str:
         if self.choices is not None and len(self.choices) == 1:
@@ -510,9 +511,11 @@ def _bound(key: str, entry: object) -> Bound:
             raise ValueError(f"a {kind} setting with choices takes only a list of distinct {kind}s")
         return Bound(key, kind, choices=tuple(choices))
     low, high, unit = entry.get("min"), entry.get("max"), entry.get("unit", "")
+    bedside = entry.get("bedside", False)
     number = int if kind == "int" else int | float
     if not (
-        present <= {"min", "max", "unit"}
+        present <= {"min", "max", "unit", "bedside"}
+        and isinstance(bedside, bool)
         and all(
             isinstance(x, number) and not isinstance(x, bool) and math.isfinite(x)
             for x in (low, high)
@@ -520,8 +523,10 @@ def _bound(key: str, entry: object) -> Bound:
         and low <= high
         and isinstance(unit, str)
     ):
-        raise ValueError(f"a {kind} setting takes min <= max ({kind}s) and an optional unit")
-    return Bound(key, kind, low, high, unit)
+        raise ValueError(
+            f"a {kind} setting takes min <= max ({kind}s), an optional unit and bedside = true"
+        )
+    return Bound(key, kind, low, high, unit, bedside=bedside)
 
 
 def _leaves(table: Mapping[str, object], prefix: str) -> Iterator[tuple[str, object]]:

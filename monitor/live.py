@@ -39,7 +39,7 @@ from monitor.clinical_settings import ClinicalSettings
 from monitor.config import Config
 from monitor.device_input import DeviceEvent, DeviceEventKind, DeviceInput, SampleBlock
 from monitor.drug_table import load_drug_table
-from monitor.log_store import LogError, default_log_directory
+from monitor.log_store import LogError, configured_log_directory
 from monitor.pipeline import MonitorPipeline
 from monitor.sd_notify import Watchdog, notify
 from monitor.serial_link import PortSettings, describe_port_error
@@ -131,11 +131,6 @@ def software_version() -> str:
         return "monitor (not installed)"
 
 
-def log_directory(config: Config) -> Path:
-    configured = str(config["log.directory"]).strip()
-    return Path(configured).expanduser() if configured else default_log_directory()
-
-
 @dataclass(frozen=True)
 class RunResult:
     """How a run ended: the stream time reached and every timeline entry it produced."""
@@ -189,7 +184,7 @@ class LiveMonitor:
         config: Config, log_dir: Path | None, by: str
     ) -> tuple[BedsideLog | None, str | None]:
         """The log, or why there is none: monitoring goes on without it, with log_failed."""
-        directory = log_dir or log_directory(config)
+        directory = log_dir or configured_log_directory(config)
         try:
             opened = BedsideLog(
                 LogSettings.from_config(config, directory),

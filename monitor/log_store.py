@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def default_log_directory() -> Path:
     """``$XDG_DATA_HOME/monitor``, else ``~/.local/share/monitor``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "monitor"
+
+
+def configured_log_directory(config: Mapping[str, object]) -> Path:
+    """``log.directory``, or the user's data directory when it is empty."""
+    configured = str(config["log.directory"]).strip()
+    return Path(configured).expanduser() if configured else default_log_directory()
 
 
 def connect(path: Path, *, synchronous: str, max_pages: int | None = None) -> sqlite3.Connection:
