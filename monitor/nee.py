@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from devices.infusion import CONCENTRATION_UNITS, DOSE_UNITS, UnitError, dose_from_rate
@@ -151,6 +152,7 @@ class NeeTracker:
         self.paused_hold_s = paused_hold_s
         self._channels: dict[tuple[str, int], _Channel] = {}
         self._silent: set[str] = set()
+        self._awaiting: set[str] = set()  # configured pump ports not heard from yet
 
     def observe(self, t_s: float, report: PumpReport, drug: Drug | None) -> None:
         """A channel's report, stamped with stream time on arrival."""
@@ -165,6 +167,17 @@ class NeeTracker:
         else:
             since = t_s if previous.stopped_since_s is None else previous.stopped_since_s
             self._channels[key] = _Channel(report, drug, previous.delivering, since)
+
+    def await_ports(self, roles: Iterable[str]) -> None:
+        """Pump ports the monitor is configured with: until each reports, NEE is not known.
+
+        Without this, the first seconds after a start would read a known 0
+        (no channel yet) for a patient who may be on high-dose vasopressors.
+        """
+        self._awaiting = set(roles)
+
+    def port_heard(self, role: str) -> None:
+        self._awaiting.discard(role)
 
     def pump_silent(self, pump: str) -> None:
         """The serial edge declared ``pump`` lost: its channels' doses are no longer known."""
@@ -189,7 +202,7 @@ class NeeTracker:
     def reading(self, t_s: float) -> NeeReading:
         """NEE at stream time ``t_s`` (at or after every input so far)."""
         channels = tuple(self._channel_dose(t_s, c) for _, c in sorted(self._channels.items()))
-        unknown = tuple(
+        unknown = tuple(f"{role}: no report yet" for role in sorted(self._awaiting)) + tuple(
             f"{c.pump}/{c.channel} {c.label}: {c.detail}"
             for c in channels
             if c.counted and c.nee is None

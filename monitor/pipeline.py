@@ -47,6 +47,7 @@ class MonitorPipeline:
                 self.on_beats(output.beats)
             return self.engine.beats(output) + self.engine.advance(item.end / self.fs)
         if isinstance(item, PumpObservation):
+            self.engine.nee.port_heard(item.role)
             if isinstance(item.sentence, PumpReport):
                 return self.engine.pump(item.t_s, item.sentence, item.drug)
             return self.engine.advance(item.t_s)

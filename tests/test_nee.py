@@ -372,3 +372,16 @@ def test_an_unknown_drug_code_is_not_counted_and_the_others_stay_known() -> None
     assert "XYZZY" in unknown.detail
     assert reading.value == pytest.approx(0.1)
     assert reading.unknown_because == ()
+
+
+def test_until_every_configured_pump_port_has_reported_nee_is_unknown_not_zero() -> None:
+    nee = tracker()
+    nee.await_ports(["pump1", "pump2"])
+    assert nee.reading(0.0).value is None
+    assert nee.reading(0.0).unknown_because == ("pump1: no report yet", "pump2: no report yet")
+
+    nee.port_heard("pump1")
+    feed(nee, 1.0, norepinephrine())
+    assert nee.reading(1.0).unknown_because == ("pump2: no report yet",)
+    nee.port_heard("pump2")  # its channels may all be idle: then 0 is a known 0
+    assert nee.reading(2.0).value == pytest.approx(channel(nee.reading(2.0)).nee)
