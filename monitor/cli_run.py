@@ -7,51 +7,92 @@ the demo, the scenario's end), then close the ports and the log cleanly.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from devices.scenario import load_scenario
 from monitor import core
 from monitor.bedside_view import clock_text
-from monitor.cli_args import UsageError, positive_number
-from monitor.config import default_config, load_config
+from monitor.cli_args import UsageError, on_signals, positive_number
+from monitor.cli_config import load_effective
+from monitor.config import default_config
 from monitor.demo import DEFAULT_SPEED, DemoResult, run_demo
+from monitor.display_curses import (
+    TerminalUnavailable,
+    TextTail,
+    curses_screen,
+    terminal_can_show_curses,
+)
 from monitor.display_plain import PlainScreen
 from monitor.live import LiveMonitor, Screen, StartupError
 
 DEMO_SCENARIO = "septic-refractory"
+DISPLAYS = ("auto", "curses", "plain", "off")
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT end the run at the next loop turn, so the log closes cleanly."""
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+def resolve_display(display: str, stream: TextIO) -> str:
+    """``auto`` is curses on an interactive terminal, plain anywhere else (a pipe, a service)."""
+    if display != "auto":
+        return display
+    return "curses" if terminal_can_show_curses(stream) else "plain"
 
 
-def choose_screen(display: str, stream: TextIO) -> Screen | None:
+def alarm_lines_for(display: str) -> TextTail | None:
+    """Under curses the terminal alarm output writes to the screen, never over it."""
+    return TextTail() if display == "curses" else None
+
+
+@contextmanager
+def choose_screen(
+    display: str, stream: TextIO, alarm_lines: TextTail | None = None
+) -> Iterator[Screen | None]:
+    """The screen for a resolved ``--display``; curses gives the terminal back as the block ends."""
     if display == "off":
-        return None
-    return PlainScreen(stream)
+        yield None
+    elif display == "plain":
+        yield PlainScreen(stream)
+    else:
+        with ExitStack() as stack:
+            try:
+                screen = stack.enter_context(curses_screen(alarm_lines))
+            except TerminalUnavailable as exc:
+                raise UsageError(f"{exc}; try --display plain") from None
+            yield screen
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     core.require_compiled()
-    config = load_config(args.config)
-    try:
-        monitor = LiveMonitor(config, alarm_stream=sys.stdout, log_dir=args.log_dir)
-    except StartupError as exc:
-        raise UsageError(str(exc)) from None
-    stop_on_signals(monitor.stop_requested)
-    for note in monitor.bedside.outputs.start_notes() if monitor.bedside.outputs else []:
-        print(f"note: {note}", file=sys.stderr)
-    result = monitor.run(choose_screen(args.display, sys.stdout))
+    config = load_effective(args.config)
+    display = resolve_display(args.display, sys.stdout)
+    alarm_lines = alarm_lines_for(display)
+    alarm_stream = sys.stdout if alarm_lines is None else alarm_lines
+    stop, reload = threading.Event(), threading.Event()
+    on_signals(stop, reload)
+    first = True
+    with choose_screen(display, sys.stdout, alarm_lines) as screen:
+        while True:  # a valid reload starts the bedside again on the new configuration
+            try:
+                monitor = LiveMonitor(
+                    config,
+                    alarm_stream=alarm_stream,
+                    log_dir=args.log_dir,
+                    stop=stop,
+                    reload=reload,
+                )
+            except StartupError as exc:
+                raise UsageError(str(exc)) from None
+            if first and monitor.bedside.outputs is not None:
+                for note in monitor.bedside.outputs.start_notes():
+                    print(f"note: {note}", file=sys.stderr)
+            first = False
+            result = monitor.run(screen, reload_config=lambda: load_effective(args.config))
+            if result.next_config is None:
+                break
+            config = result.next_config
     print(
         f"Monitor {result.reason} at stream time {clock_text(result.stream_s)}; "
         f"log: {result.log_path or 'none'}."
@@ -68,17 +109,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flush=True,
     )
     stop = threading.Event()
-    stop_on_signals(stop)
+    on_signals(stop)
+    display = resolve_display(args.display, sys.stdout)
+    alarm_lines = alarm_lines_for(display)
     try:
-        result = run_demo(
-            scenario,
-            default_config(),
-            speed=args.speed,
-            screen=choose_screen(args.display, sys.stdout),
-            alarm_stream=sys.stdout,
-            log_dir=args.log_dir,
-            stop=stop,
-        )
+        with choose_screen(display, sys.stdout, alarm_lines) as screen:
+            result = run_demo(
+                scenario,
+                default_config(),
+                speed=args.speed,
+                screen=screen,
+                alarm_stream=sys.stdout if alarm_lines is None else alarm_lines,
+                log_dir=args.log_dir,
+                stop=stop,
+            )
     except StartupError as exc:
         raise UsageError(str(exc)) from None
     print_summary(result, args.report)
@@ -136,9 +180,11 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--log-dir", type=Path, help="log directory (default: log.directory)")
     run.add_argument(
         "--display",
-        choices=("plain", "off"),
-        default="plain",
-        help="plain: one status line a second (default); off: alarms only",
+        choices=DISPLAYS,
+        default="auto",
+        help="auto (default): curses on an interactive terminal, else plain; curses: the full "
+        "screen (trace, numbers, NEE, state, alarms; keys a acknowledge, p pause audio, q quit); "
+        "plain: one status line a second; off: alarm lines only",
     )
     run.set_defaults(run=cmd_run)
 
@@ -165,7 +211,10 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--log-dir", type=Path, help="where to log (default: a new temporary one)")
     demo.add_argument(
-        "--display", choices=("plain", "off"), default="plain", help="as for `monitor run`"
+        "--display",
+        choices=DISPLAYS,
+        default="auto",
+        help="as for `monitor run` (default auto: curses on an interactive terminal)",
     )
     demo.add_argument(
         "--no-report", dest="report", action="store_false", help="do not draw the trend picture"
