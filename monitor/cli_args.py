@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 
 
 class UsageError(Exception):
@@ -29,3 +31,16 @@ def positive_integer(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be above zero")
     return value
+
+
+def on_signals(stop: threading.Event, reload: threading.Event | None = None) -> None:
+    """SIGTERM and SIGINT end the run at the next loop turn, so the log closes cleanly;
+    SIGHUP (``systemctl reload``) asks for the configuration to be read again."""
+
+    def handler(signum: int, frame: object) -> None:
+        (reload if signum == signal.SIGHUP and reload is not None else stop).set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    if reload is not None:
+        signal.signal(signal.SIGHUP, handler)

@@ -9,7 +9,6 @@ an engineer check the whole wire without hardware.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import threading
 import time
@@ -25,7 +24,8 @@ from devices.transducer_protocol import AsciiTransducerDecoder, BinaryTransducer
 from devices.virtual_ports import VirtualPort
 from monitor import core
 from monitor.beat_stream import BeatStream
-from monitor.cli_args import UsageError, positive_integer, positive_number
+from monitor.bedside_view import clock_text
+from monitor.cli_args import UsageError, on_signals, positive_integer, positive_number
 from monitor.device_input import DEFAULT_COMM_LOSS_S, DeviceInput
 from monitor.drug_table import load_drug_table
 from monitor.listen import Listener
@@ -34,23 +34,6 @@ from monitor.serial_link import PortSettings
 
 DEFAULT_SCENARIO = "septic-refractory"
 PROGRESS_EVERY_S = 10.0
-
-
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM, so a long run ends cleanly instead of by traceback."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
-def _clock_text(seconds: float) -> str:
-    whole = int(seconds)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -76,17 +59,18 @@ def cmd_sim(args: argparse.Namespace) -> int:
         for device in player.devices
     }
     try:
-        print(f"Simulating {what}, {_clock_text(duration_s)} at {args.speed:g}x.")
+        print(f"Simulating {what}, {clock_text(duration_s)} at {args.speed:g}x.")
         for device, port in ports.items():
             print(f"  {device:12s} {port.device}" + (f" -> {port.path}" if port.link else ""))
         sys.stdout.flush()
-        stop = stop_on_signals()
+        stop = threading.Event()
+        on_signals(stop)
         next_progress = [time.monotonic() + PROGRESS_EVERY_S]
 
         def progress(t_s: float) -> None:
             if not args.quiet and time.monotonic() >= next_progress[0]:
                 next_progress[0] += PROGRESS_EVERY_S
-                print(f"  scenario time {_clock_text(t_s)} / {_clock_text(duration_s)}", flush=True)
+                print(f"  scenario time {clock_text(t_s)} / {clock_text(duration_s)}", flush=True)
 
         play(player, ports, speed=args.speed, stop=stop, on_tick=progress)
         if args.hold_s and not stop.is_set():
@@ -95,7 +79,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         dropped = sum(p.bytes_dropped for p in ports.values())
         ended = "stopped" if stop.is_set() else "finished"
         print(
-            f"Simulation {ended} at {_clock_text(player.t_s)}: {sent} bytes sent"
+            f"Simulation {ended} at {clock_text(player.t_s)}: {sent} bytes sent"
             + (f", {dropped} dropped because nobody was reading" if dropped else "")
             + "."
         )
@@ -129,7 +113,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
         comm_loss_s=args.comm_loss,
     )
     listener = Listener(device_input, stream)
-    stop = stop_on_signals()
+    stop = threading.Event()
+    on_signals(stop)
     device_input.start()
     try:
         reached = listener.run(

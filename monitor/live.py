@@ -36,7 +36,8 @@ from monitor.bedside_log import BedsideLog, LogSettings
 from monitor.bedside_view import BedsideView, WaveformTail, snapshot
 from monitor.clinical import TimelineEntry
 from monitor.clinical_settings import ClinicalSettings
-from monitor.config import Config
+from monitor.config import Config, ConfigError
+from monitor.config_change import ChangeError
 from monitor.device_input import DeviceEvent, DeviceEventKind, DeviceInput, SampleBlock
 from monitor.drug_table import load_drug_table
 from monitor.log_store import LogError, configured_log_directory
@@ -138,7 +139,8 @@ class RunResult:
     stream_s: float
     timeline: list[TimelineEntry]
     log_path: Path | None
-    reason: str
+    reason: str  # "stopped", "finished", or "reload" (then next_config is the new one)
+    next_config: Config | None = None
 
 
 class LiveMonitor:
@@ -152,6 +154,8 @@ class LiveMonitor:
         log_dir: Path | None = None,
         by: str = "monitor",
         clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
+        reload: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.ports = Ports.from_config(config)
@@ -170,6 +174,7 @@ class LiveMonitor:
         self.log, log_problem = self._open_log(config, log_dir, by)
         weight = None if self.log is None else self.log.boot.weight_kg
         pipeline = MonitorPipeline(settings, self.ports.sample_rate_hz, weight, TRANSDUCER)
+        pipeline.engine.nee.await_ports(p.role for p in self.ports.pumps)
         self._requests: queue.SimpleQueue[Callable[[], list[TimelineEntry]]] = queue.SimpleQueue()
         self.bedside = Bedside(pipeline, self.log, None, log_unavailable=log_problem)
         sinks = build_sinks(
@@ -177,7 +182,8 @@ class LiveMonitor:
         )
         self.bedside.outputs = SinkFanout(sinks, self._output_failed, self._output_recovered)
         self.waveform = WaveformTail(self.ports.sample_rate_hz)
-        self.stop_requested = threading.Event()
+        self.stop_requested = stop or threading.Event()
+        self.reload_requested = reload or threading.Event()
 
     @staticmethod
     def _open_log(
@@ -217,11 +223,17 @@ class LiveMonitor:
         until_s: float | None = None,
         on_entries: Callable[[list[TimelineEntry]], None] | None = None,
         on_connected: Callable[[], None] | None = None,
+        reload_config: Callable[[], Config] | None = None,
     ) -> RunResult:
         """Monitor until ``stop_requested`` (or stream time ``until_s``); then shut down cleanly.
 
         ``on_entries`` sees each batch of timeline entries once logged and
         shown; ``on_connected`` is called once, when every port has opened.
+        When ``reload_requested`` is set, ``reload_config`` reads the
+        configuration again: if it is valid the run ends with reason
+        "reload" and the new configuration (the caller starts again on it,
+        and the log resumes the detector); if not, monitoring goes on with
+        the running one and the log says why.
         """
         timeline: list[TimelineEntry] = []
         waiting = {p.role for p in self.ports.all()}
@@ -236,7 +248,7 @@ class LiveMonitor:
         publish(self.bedside.start())
         self.input.start()
         notify("READY=1", "STATUS=monitoring")
-        reason = "stopped"
+        reason, next_config = "stopped", None
         try:
             while not self.stop_requested.is_set():
                 for item in self.input.poll(POLL_S):
@@ -263,12 +275,32 @@ class LiveMonitor:
                 if until_s is not None and self.bedside.engine.now_s >= until_s:
                     reason = "finished"
                     break
+                if self.reload_requested.is_set() and reload_config is not None:
+                    self.reload_requested.clear()
+                    next_config = self._reload(reload_config)
+                    if next_config is not None:
+                        reason = "reload"
+                        break
         finally:
             notify("STOPPING=1")
             self.input.stop()
             stream_s = self.bedside.engine.now_s
             self.bedside.close(reason)
-        return RunResult(stream_s, timeline, None if self.log is None else self.log.path, reason)
+        log_path = None if self.log is None else self.log.path
+        return RunResult(stream_s, timeline, log_path, reason, next_config)
+
+    def _reload(self, reload_config: Callable[[], Config]) -> Config | None:
+        """The new configuration, or None (and why, in the log) to keep the running one."""
+        try:
+            config = reload_config()
+        except (ConfigError, ChangeError, OSError) as exc:
+            message = f"configuration not reloaded, the running one stays: {exc}"
+            log.warning(message)
+            if self.log is not None:
+                self.log.add_event(self.bedside.engine.now_s, "monitor", "reload", message, {})
+            return None
+        log.info("configuration reloaded (%s)", config_hash(config))
+        return config
 
     def _command(self, command: str) -> None:
         if command == "acknowledge":

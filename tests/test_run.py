@@ -172,3 +172,59 @@ def test_monitor_run_refuses_a_port_another_program_holds(tmp_path):
         os.close(slave)
     assert result.returncode == 2
     assert "ports.transducer" in result.stderr and "busy" in result.stderr
+
+
+def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_invalid(tmp_path):
+    links = tmp_path / "ports"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "10",
+         "--link-dir", str(links), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=RUN_DIR,
+    )  # fmt: skip
+    log_dir = tmp_path / "log"
+    db = log_dir / DATABASE_NAME
+    try:
+        deadline = time.monotonic() + 30
+        while not (links / PUMP).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        config = tmp_path / "bed.toml"
+        config.write_text(
+            f'[ports]\ntransducer = "{links / "transducer"}"\npumps = ["{links / PUMP}"]\n'
+            f"sample_rate_hz = {SCENARIO.transducer.sample_rate_hz}\n"
+            f'[alarms]\naudio = "off"\n[log]\ndirectory = "{log_dir}"\n'
+        )
+        run = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+        )  # fmt: skip
+
+        def wait_for(sql: str, want: object) -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and run.poll() is None:
+                if db.exists() and rows(db, sql) == want:
+                    return
+                time.sleep(0.2)
+            raise AssertionError(f"{sql} never gave {want}: {rows(db, sql) if db.exists() else ''}")
+
+        wait_for("SELECT count(*) FROM trends WHERE boot = 1 AND map_mmhg > 0", [(1,)])
+        changed = monitor("config", "set", "detector.map_target_mmhg", 70, "--by", "Dr A",
+                          "--config", config)  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
+        run.send_signal(signal.SIGHUP)
+        wait_for("SELECT count(*) FROM boots", [(2,)])  # the monitor started again on it
+
+        (log_dir / "bedside.toml").write_text("[detector]\nmap_target_mmhg = 90.0\n")
+        run.send_signal(signal.SIGHUP)
+        wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(1,)])
+        assert run.poll() is None  # still monitoring, on the configuration it had
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=30)
+    finally:
+        sim.kill()
+        sim.wait()
+    assert run.returncode == 0, err
+    assert rows(db, "SELECT end_reason FROM boots ORDER BY id") == [("reload",), ("stopped",)]
+    first, second = rows(db, "SELECT config_hash FROM boots ORDER BY id")
+    assert first != second
+    (message,) = rows(db, "SELECT message FROM events WHERE kind = 'reload'")[0]
+    assert "not reloaded" in message and "map_target_mmhg" in message and "90" in message
