@@ -17,7 +17,7 @@ from devices.scenario import ScenarioError
 from monitor import core
 from monitor.beat_types import DetectorOutput, quality_names
 from monitor.cli_analyze import add_analyze_command
-from monitor.cli_args import UsageError, positive_number
+from monitor.cli_args import LogfmtFormatter, UsageError, positive_number
 from monitor.cli_config import add_config_commands
 from monitor.cli_log import add_log_commands
 from monitor.cli_patient import add_patient_commands
@@ -135,11 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogfmtFormatter())
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     log.info("beat core: %s", core.IMPLEMENTATION)
     try:
         return args.run(args)

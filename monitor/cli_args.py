@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import signal
 import threading
+import time
 
 
 class UsageError(Exception):
@@ -44,3 +47,26 @@ def on_signals(stop: threading.Event, reload: threading.Event | None = None) -> 
     signal.signal(signal.SIGTERM, handler)
     if reload is not None:
         signal.signal(signal.SIGHUP, handler)
+
+
+class LogfmtFormatter(logging.Formatter):
+    """One ``key=value`` line per record (logfmt), so journald, grep and scripts can pick
+    the fields apart: ``time=... level=warning logger=monitor.live msg="..."``."""
+
+    converter = time.gmtime  # UTC, as the log's rows are
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+
+
+def _logfmt_value(value: str) -> str:
+    plain = value and not any(c in value for c in ' "=\n\\')
+    return value if plain else json.dumps(value)

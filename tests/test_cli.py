@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from devices.abp_waveform import synthesize_abp
 from monitor import core
 from monitor.beat_types import QUALITY_NAMES
+from monitor.cli_args import LogfmtFormatter
 from monitor.validation import run_detector
 
 from conftest import DATA, reference_record
@@ -287,3 +289,15 @@ def test_no_command_is_a_usage_error():
     assert "COMMAND" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_log_lines_on_stderr_are_logfmt_one_record_per_line():
+    formatter = LogfmtFormatter()
+    record = logging.LogRecord(
+        "monitor.live", logging.WARNING, __file__, 1, 'port "a" lost\nretrying', None, None
+    )
+    record.created, record.msecs = 1.8e9, 250.0
+    assert formatter.format(record) == (
+        "time=2027-01-15T08:00:00.250Z level=warning logger=monitor.live "
+        'msg="port \\"a\\" lost\\nretrying"'
+    )
