@@ -63,6 +63,9 @@ class Bedside:
     def pause_audio(self) -> list[TimelineEntry]:
         return self._publish(self.engine.pause_audio())
 
+    def end_episode(self, reason: str) -> list[TimelineEntry]:
+        return self._publish(self.engine.end_episode(reason))
+
     def output_failed(self, name: str, message: str) -> list[TimelineEntry]:
         return self._publish(self.engine.sink_failed(name, message))
 

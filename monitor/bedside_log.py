@@ -254,6 +254,11 @@ class BedsideLog:
         with _Transaction(self._record) as conn:
             return insert_admission(conn, self.clocks.utc(), weight_kg, by, self.boot.id)
 
+    def latest_admission(self) -> int:
+        """The newest admission in the log: another than this boot's means a new patient."""
+        row = self._record.execute("SELECT max(id) FROM admissions").fetchone()
+        return int(row[0])
+
     def durability(self) -> dict[str, int]:
         """SQLite's ``synchronous`` level of each write path (2 = FULL)."""
         level = self._record.execute("PRAGMA synchronous").fetchone()[0]

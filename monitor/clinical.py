@@ -139,6 +139,15 @@ class ClinicalEngine:
             if isinstance(c, EpisodeChange)
         ]
 
+    def end_episode(self, reason: str) -> list[TimelineEntry]:
+        """Close the open episode now, for a reason outside the signal (a new admission)."""
+        est = self.last_map or self.map_window.estimate(self.now_s)
+        nee = self.last_nee or self.nee.reading(self.now_s)
+        return [
+            self._entry_for_detector(c, est, nee)
+            for c in self.detector.end_episode(self.now_s, reason)
+        ]
+
     # ------------------------------------------------------------ inputs
     def beats(self, output: DetectorOutput) -> list[TimelineEntry]:
         """Beats and no-pulse events from the core, each at the moment it became known."""

@@ -279,6 +279,7 @@ class LiveMonitor:
                     self.reload_requested.clear()
                     next_config = self._reload(reload_config)
                     if next_config is not None:
+                        publish(self._end_of_admission())
                         reason = "reload"
                         break
         finally:
@@ -288,6 +289,12 @@ class LiveMonitor:
             self.bedside.close(reason)
         log_path = None if self.log is None else self.log.path
         return RunResult(stream_s, timeline, log_path, reason, next_config)
+
+    def _end_of_admission(self) -> list[TimelineEntry]:
+        """On a new admission (``monitor patient new``), the old patient's episode ends here."""
+        if self.log is None or self.log.latest_admission() == self.log.boot.admission:
+            return []
+        return self.bedside.end_episode("a new admission started: this patient's episode ends")
 
     def _reload(self, reload_config: Callable[[], Config]) -> Config | None:
         """The new configuration, or None (and why, in the log) to keep the running one."""

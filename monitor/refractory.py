@@ -227,6 +227,15 @@ class RefractoryDetector:
             )
         ]  # fmt: skip
 
+    def end_episode(self, t_s: float, reason: str) -> list[EpisodeChange]:
+        """Close an open episode for a reason outside the signal (a new patient)."""
+        if self.phase is Phase.NONE or self.episode_start_s is None:
+            return []
+        change = "ended" if self.phase is Phase.CONFIRMED else "discarded"
+        start = self.episode_start_s
+        self._close()
+        return [EpisodeChange(t_s, change, start, reason)]
+
     def _close(self) -> None:
         self.phase = Phase.NONE
         self.episode_start_s = self.confirmed_s = None

@@ -579,3 +579,17 @@ def test_nee_at_or_below_threshold_resets_the_advisory_clock(nee_value: float) -
     assert det.nee_high_for_s(1000.0) == 0.0
     det.update(observe(1500.0, TARGET + 10.0, HIGH_NEE))
     assert det.nee_high_for_s(2000.0) == 500.0
+
+
+# ------------------------------------------------------------------ a new admission
+def test_a_new_admission_ends_a_confirmed_episode_and_discards_a_pending_one() -> None:
+    confirmed = confirmed_at_t0()
+    later = T0 + SUSTAIN_S + 60.0
+    assert episode(confirmed.end_episode(later, "new admission")) == [(later, "ended", T0)]
+    assert confirmed.phase is Phase.NONE and confirmed.episode_start_s is None
+
+    pending = RefractoryDetector(SETTINGS)
+    hold(pending, T0, T0 + 120.0, LOW_MAP, HIGH_NEE)
+    (change,) = pending.end_episode(T0 + 120.0, "new admission")
+    assert (change.change, change.start_s, change.message) == ("discarded", T0, "new admission")
+    assert pending.end_episode(T0 + 121.0, "again") == []  # nothing open: nothing to end

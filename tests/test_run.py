@@ -206,12 +206,22 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
                 time.sleep(0.2)
             raise AssertionError(f"{sql} never gave {want}: {rows(db, sql) if db.exists() else ''}")
 
-        wait_for("SELECT count(*) FROM trends WHERE boot = 1 AND map_mmhg > 0", [(1,)])
+        wait_for("SELECT count(*) > 0 FROM trends WHERE boot = 1 AND map_mmhg > 0", [(1,)])
         changed = monitor("config", "set", "detector.map_target_mmhg", 70, "--by", "Dr A",
                           "--config", config)  # fmt: skip
         assert changed.returncode == 0, changed.stderr
+        admitted = monitor("patient", "new", "--weight", 70, "--by", "Nurse C", "--config", config)
+        assert admitted.returncode == 0, admitted.stderr
         run.send_signal(signal.SIGHUP)
         wait_for("SELECT count(*) FROM boots", [(2,)])  # the monitor started again on it
+        # ... for the new patient, with the new weight and without the cleared adjustment
+        admissions = "SELECT b.admission, a.weight_kg FROM boots b JOIN admissions a " \
+            "ON a.id = b.admission ORDER BY b.id"  # fmt: skip
+        assert rows(db, admissions) == [(1, None), (2, 70.0)]
+        changed = monitor("config", "set", "detector.map_target_mmhg", 70, "--by", "Dr A",
+                          "--config", config)  # fmt: skip
+        run.send_signal(signal.SIGHUP)
+        wait_for("SELECT count(*) FROM boots", [(3,)])
 
         (log_dir / "bedside.toml").write_text("[detector]\nmap_target_mmhg = 90.0\n")
         run.send_signal(signal.SIGHUP)
@@ -223,8 +233,10 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
         sim.kill()
         sim.wait()
     assert run.returncode == 0, err
-    assert rows(db, "SELECT end_reason FROM boots ORDER BY id") == [("reload",), ("stopped",)]
-    first, second = rows(db, "SELECT config_hash FROM boots ORDER BY id")
-    assert first != second
+    assert rows(db, "SELECT end_reason FROM boots ORDER BY id") == [
+        ("reload",), ("reload",), ("stopped",)
+    ]  # fmt: skip
+    first, second, third = rows(db, "SELECT config_hash FROM boots ORDER BY id")
+    assert first == second != third  # the new admission cleared the first adjustment
     (message,) = rows(db, "SELECT message FROM events WHERE kind = 'reload'")[0]
     assert "not reloaded" in message and "map_target_mmhg" in message and "90" in message
