@@ -240,3 +240,24 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
     assert first == second != third  # the new admission cleared the first adjustment
     (message,) = rows(db, "SELECT message FROM events WHERE kind = 'reload'")[0]
     assert "not reloaded" in message and "map_target_mmhg" in message and "90" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (None, ["no such file"]),
+        ("[detector]\nmap_target_mmhg = 95\n", ["detector.map_target_mmhg", "out of bounds"]),
+        ("[detector]\nmap_target = 65\n", ["map_target", "map_target_mmhg"]),
+        ("[ports]\nsample_rate_hz = 'fast'\n", ["ports.sample_rate_hz", "must be a number"]),
+    ],
+    ids=["missing", "out of bounds", "unknown key", "wrong type"],
+)
+def test_monitor_run_refuses_a_bad_configuration_naming_the_file_and_key(tmp_path, text, named):
+    config = tmp_path / "bed.toml"
+    if text is not None:
+        config.write_text(text)
+    result = monitor("run", "--config", config, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert str(config) in result.stderr
+    for part in named:
+        assert part in result.stderr
