@@ -86,6 +86,7 @@ def test_monitor_run_reads_the_configured_ports_and_stops_cleanly_on_sigterm(tmp
          "--link-dir", str(links), "--quiet"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
     )  # fmt: skip
+    run = None
     try:
         deadline = time.monotonic() + 30
         while not (links / PUMP).exists() and time.monotonic() < deadline:
@@ -114,9 +115,11 @@ def test_monitor_run_reads_the_configured_ports_and_stops_cleanly_on_sigterm(tmp
                 break  # it measures a pressure from the ports
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=30)
-    finally:
-        sim.kill()
-        sim.wait()
+    finally:  # a failing test leaves no monitor or simulator behind
+        for process in (run, sim):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
     assert run.returncode == 0, err
     assert any(re.match(r"\d\d:\d\d:\d\d  MAP \d+", line) for line in lines), lines
     assert "Monitor stopped at stream time" in out
@@ -183,6 +186,7 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
     )  # fmt: skip
     log_dir = tmp_path / "log"
     db = log_dir / DATABASE_NAME
+    run = None
     try:
         deadline = time.monotonic() + 30
         while not (links / PUMP).exists() and time.monotonic() < deadline:
@@ -229,9 +233,11 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
         assert run.poll() is None  # still monitoring, on the configuration it had
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=30)
-    finally:
-        sim.kill()
-        sim.wait()
+    finally:  # a failing test leaves no monitor or simulator behind
+        for process in (run, sim):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
     assert run.returncode == 0, err
     assert rows(db, "SELECT end_reason FROM boots ORDER BY id") == [
         ("reload",), ("reload",), ("stopped",)
