@@ -272,15 +272,19 @@ class RefractoryDetector:
         }
 
     def _map_text(self, est: MapEstimate) -> str:
-        """Whole mmHg, unless rounding would land on the target and hide which side it is."""
+        """Whole mmHg, unless rounding would land on the target and hide which side it is.
+
+        An open episode outlives a stretch of artifacts, so MAP may be unknown here.
+        """
         value, target = est.map_mmhg, self.settings.map_target_mmhg
+        if value is None:
+            return f"MAP unknown (too few clean beats in {self.settings.map_window_s:.0f} s)"
         shown = f"{value:.1f}" if round(value) == round(target) else f"{value:.0f}"
         return f"MAP {shown} mmHg (median, {self.settings.map_window_s:.0f} s)"
 
     def _criteria_text(self, obs: Observation) -> str:
         est = obs.map
-        where = self._map_text(est) if est.map_mmhg is not None else "MAP unknown"
-        return f"{where}, NEE {obs.nee.explain()}"
+        return f"{self._map_text(est)}, NEE {obs.nee.explain()}"
 
     def explain(self, state: State, obs: Observation) -> str:
         """The sentence a clinician reads next to the state."""

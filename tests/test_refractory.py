@@ -593,3 +593,10 @@ def test_a_new_admission_ends_a_confirmed_episode_and_discards_a_pending_one() -
     (change,) = pending.end_episode(T0 + 120.0, "new admission")
     assert (change.change, change.start_s, change.message) == ("discarded", T0, "new admission")
     assert pending.end_episode(T0 + 121.0, "again") == []  # nothing open: nothing to end
+
+
+def test_a_confirmed_episode_is_explained_while_artifacts_hide_the_map() -> None:
+    det = confirmed_at_t0()
+    later = T0 + SUSTAIN_S + 30.0
+    text = det.explain(State.REFRACTORY, observe(later, None, HIGH_NEE))
+    assert text.startswith("Refractory hypotension: MAP unknown (too few clean beats in 60 s)")
