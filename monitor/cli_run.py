@@ -130,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def print_summary(result: DemoResult, report: bool) -> None:
-    timeline = result.run.timeline
+    timeline = result.timeline
     print(f"\nDemo {result.run.reason} at stream time {clock_text(result.run.stream_s)}.")
     print("Alarm timeline (raised):")
     raised = [e for e in timeline if e.kind == "raised"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -39,6 +38,7 @@ class DemoResult:
     """The run and where its log went; ``expected`` pairs each expected alarm with a verdict."""
 
     run: RunResult
+    timeline: list[TimelineEntry]
     log_dir: Path
     expected: list[tuple[str, str]]
 
@@ -67,7 +67,6 @@ def run_demo(
     alarm_stream: TextIO,
     log_dir: Path | None = None,
     stop: threading.Event | None = None,
-    on_entries: Callable[[list[TimelineEntry]], None] | None = None,
 ) -> DemoResult:
     """Play ``scenario`` into virtual ports and monitor them until the scenario ends."""
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="monitor-demo-"))
@@ -75,6 +74,7 @@ def run_demo(
     player = ScenarioPlayer(scenario)
     ports = {device: VirtualPort(device) for device in player.devices}
     sim_stop = threading.Event()
+    timeline: list[TimelineEntry] = []
     try:
         start_admission(log_dir, scenario.weight_kg, by="monitor demo")
         monitor = LiveMonitor(
@@ -99,14 +99,14 @@ def run_demo(
         run = monitor.run(
             screen,
             until_s=scenario.duration_s,
-            on_entries=on_entries,
+            on_entries=timeline.extend,
             on_connected=simulator.start,
         )
     finally:
         sim_stop.set()
         for port in ports.values():
             port.close()
-    return DemoResult(run, log_dir, expected_alarms(scenario, run.timeline))
+    return DemoResult(run, timeline, log_dir, expected_alarms(scenario, timeline))
 
 
 def _stop_when_done(monitor: LiveMonitor, simulator: threading.Thread, stop: threading.Event):

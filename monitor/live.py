@@ -134,10 +134,13 @@ def software_version() -> str:
 
 @dataclass(frozen=True)
 class RunResult:
-    """How a run ended: the stream time reached and every timeline entry it produced."""
+    """How a run ended: the stream time reached, where the log is, and why it ended.
+
+    The timeline itself is not kept (a bedside runs for weeks): it is in the
+    log, and ``on_entries`` sees it as it happens.
+    """
 
     stream_s: float
-    timeline: list[TimelineEntry]
     log_path: Path | None
     reason: str  # "stopped", "finished", or "reload" (then next_config is the new one)
     next_config: Config | None = None
@@ -235,14 +238,11 @@ class LiveMonitor:
         and the log resumes the detector); if not, monitoring goes on with
         the running one and the log says why.
         """
-        timeline: list[TimelineEntry] = []
         waiting = {p.role for p in self.ports.all()}
 
         def publish(entries: list[TimelineEntry]) -> None:
-            if entries:
-                timeline.extend(entries)
-                if on_entries is not None:
-                    on_entries(entries)
+            if entries and on_entries is not None:
+                on_entries(entries)
 
         watchdog = Watchdog.from_env()
         publish(self.bedside.start())
@@ -288,7 +288,7 @@ class LiveMonitor:
             stream_s = self.bedside.engine.now_s
             self.bedside.close(reason)
         log_path = None if self.log is None else self.log.path
-        return RunResult(stream_s, timeline, log_path, reason, next_config)
+        return RunResult(stream_s, log_path, reason, next_config)
 
     def _end_of_admission(self) -> list[TimelineEntry]:
         """On a new admission (``monitor patient new``), the old patient's episode ends here."""
