@@ -78,6 +78,7 @@ class PumpEmulator:
         # Sentences generated so far: every one due before the latest time asked for.
         self._times: list[float] = []
         self._wire: list[bytes] = []
+        self._forgotten_before = -math.inf
         self._next_tick = 0
         self._next_change = 0
         self._sequence = 0
@@ -88,9 +89,21 @@ class PumpEmulator:
             raise ValueError(f"t1_s must be finite, got {t1_s!r}")
         if not t1_s > t0_s:
             return []
+        if t0_s < self._forgotten_before:
+            raise ValueError(
+                f"sentences before {self._forgotten_before:g} s were forgotten;"
+                f" asked from {t0_s:g} s"
+            )
         self._generate_before(t1_s)
         lo, hi = bisect_left(self._times, t0_s), bisect_left(self._times, t1_s)
         return list(zip(self._times[lo:hi], self._wire[lo:hi], strict=True))
+
+    def forget_before(self, t_s: float) -> None:
+        """Drop the sentences due before ``t_s``: a player only moves forward, and a day of two
+        pumps' sentences kept for nothing is about 0.7 MB an hour."""
+        behind = bisect_left(self._times, t_s)
+        del self._times[:behind], self._wire[:behind]
+        self._forgotten_before = max(self._forgotten_before, t_s)
 
     def _generate_before(self, t1_s: float) -> None:
         """Generate, in order, every instant with sentences due before ``t1_s``."""

@@ -158,6 +158,7 @@ class ScenarioPlayer:
                 Transmission(t, pump_id, data)
                 for t, data in emulator.sentences_between(self.t_s, until_s)
             ]
+            emulator.forget_before(until_s)
         self.t_s = until_s
         out.sort(key=lambda tx: tx.t_s)
         return out

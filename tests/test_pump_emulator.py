@@ -140,6 +140,19 @@ def test_out_of_order_queries_are_deterministic(queries):
         assert shared.sentences_between(start, start + length) == expected
 
 
+def test_a_forward_player_forgets_what_it_has_sent():
+    reference = emulator().sentences_between(0.0, 200.0)
+    forward = emulator()
+    played = []
+    for start in range(0, 200, 10):
+        played += forward.sentences_between(float(start), start + 10.0)
+        forward.forget_before(start + 10.0)
+        assert len(forward._times) == len(forward._wire) <= 3  # the window ahead, never the past
+    assert played == reference
+    with pytest.raises(ValueError, match="forgotten"):
+        forward.sentences_between(150.0, 210.0)
+
+
 def test_sequence_wraps_at_65536_without_a_gap():
     channels = [
         InfusionSpec(
