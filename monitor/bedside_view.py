@@ -28,27 +28,33 @@ def clock_text(seconds: float) -> str:
 
 
 class WaveformTail:
-    """The last few seconds of the transducer's samples, NaN where none arrived."""
+    """The last few seconds of the transducer's samples, NaN where none arrived.
+
+    A ring: adding a 25-sample frame 40 times a second writes 25 values, where
+    shifting the whole sweep would copy 6000.
+    """
 
     def __init__(self, fs: float, seconds: float = WAVEFORM_S) -> None:
         self.fs = fs
-        self._samples = np.full(max(1, int(round(seconds * fs))), np.nan)
+        self._ring = np.full(max(1, int(round(seconds * fs))), np.nan)
         self._end = 0  # stream index just past the newest sample
 
     def add(self, block: SampleBlock) -> None:
-        values = np.full(len(block.samples), np.nan) if block.missing else block.samples
-        values = values[-len(self._samples) :]
-        shift = min(len(self._samples), block.end - self._end)
-        if shift > 0:
-            self._samples = np.roll(self._samples, -shift)
-            self._samples[-shift:] = np.nan
+        """A block of the stream, in stream order; a jump ahead leaves NaN between."""
+        size = len(self._ring)
+        if block.end > self._end:
+            self._clear(max(self._end, block.end - size), block.end)
             self._end = block.end
-        at = len(self._samples) - (self._end - block.end) - len(values)
-        if at + len(values) > 0:
-            self._samples[max(0, at) : at + len(values)] = values[max(0, -at) :]
+        first = max(block.start, self._end - size)  # older samples fell off the sweep
+        if first < block.end and not block.missing:
+            self._ring[np.arange(first, block.end) % size] = block.samples[first - block.start :]
+
+    def _clear(self, start: int, end: int) -> None:
+        self._ring[np.arange(start, end) % len(self._ring)] = np.nan
 
     def samples(self) -> np.ndarray:
-        return self._samples.copy()
+        """The sweep, oldest sample first, ending at the newest."""
+        return np.roll(self._ring, -(self._end % len(self._ring)))
 
 
 @dataclass(frozen=True)

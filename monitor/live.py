@@ -252,7 +252,7 @@ class LiveMonitor:
         try:
             while not self.stop_requested.is_set():
                 for item in self.input.poll(POLL_S):
-                    if isinstance(item, SampleBlock):
+                    if isinstance(item, SampleBlock) and screen is not None:
                         self.waveform.add(item)
                     elif (
                         waiting

@@ -25,9 +25,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devices.transducer_protocol import TransducerStatus
 from monitor import core
 from monitor.alarm_types import ActiveAlarm, Category, Priority
-from monitor.bedside_view import BedsideView
+from monitor.bedside_view import BedsideView, WaveformTail
+from monitor.device_input import SampleBlock
 from monitor.display_curses import (
     LEGEND,
     Cell,
@@ -222,6 +224,36 @@ def test_a_tiny_terminal_keeps_the_clock_and_the_most_urgent_alarm():
 
 
 # ------------------------------------------------------------------ the trace
+def block(start: int, samples: Sequence[float], missing: bool = False) -> SampleBlock:
+    return SampleBlock(start, np.asarray(samples, dtype=float), TransducerStatus(0), missing)
+
+
+def test_the_waveform_sweep_holds_the_newest_samples_oldest_first():
+    tail = WaveformTail(fs=10.0, seconds=1.0)  # 10 samples
+    assert np.isnan(tail.samples()).all()
+    stream = np.arange(37.0)
+    for start in range(0, 37, 4):  # frames of 4, crossing the ring's end again and again
+        tail.add(block(start, stream[start : start + 4]))
+    assert tail.samples().tolist() == stream[-10:].tolist()
+
+
+def test_a_frame_longer_than_the_sweep_keeps_its_newest_samples():
+    tail = WaveformTail(fs=10.0, seconds=1.0)
+    tail.add(block(0, np.arange(25.0)))
+    assert tail.samples().tolist() == list(np.arange(15.0, 25.0))
+
+
+def test_samples_that_never_arrived_are_nan_in_the_sweep():
+    tail = WaveformTail(fs=10.0, seconds=1.0)
+    tail.add(block(0, [1.0] * 6))
+    tail.add(block(6, [0.0] * 3, missing=True))  # filled in by the monitor
+    tail.add(block(9, [2.0, 2.0]))
+    tail.add(block(14, [3.0]))  # a jump ahead: 11 to 13 are unknown
+    nan = np.nan
+    stream = [1.0] * 6 + [nan] * 3 + [2.0, 2.0] + [nan] * 3 + [3.0]
+    np.testing.assert_array_equal(tail.samples(), stream[-10:])
+
+
 def test_the_trace_spans_the_plot_on_a_scale_that_holds_it_and_the_target():
     rows = waveform_rows(pulses(), 65.0, 12, 80)
     assert len(rows) == 12 and all(len(row) == 80 for row in rows)
