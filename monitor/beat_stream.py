@@ -8,6 +8,7 @@ flag and is never clean, whatever it looks like.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 
 from devices.transducer_protocol import TransducerStatus
@@ -22,8 +23,10 @@ STATUS_QUALITY = {
 }
 
 
+@functools.cache
 def status_quality(status: TransducerStatus) -> int:
-    """The beat quality flags a transducer status implies."""
+    """The beat quality flags a transducer status implies (cached: flag arithmetic on an
+    enum costs more than the rest of a block's bookkeeping)."""
     return int(sum(q for flag, q in STATUS_QUALITY.items() if status & flag))
 
 

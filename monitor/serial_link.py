@@ -26,7 +26,10 @@ from devices.decoding import Decoder, Problem
 
 log = logging.getLogger(__name__)
 
-DEFAULT_READ_TIMEOUT_S = 0.05
+# How long a read waits for a first byte. Stopping cancels the read where the port can
+# (pyserial's cancel_read on POSIX ports), so this only bounds how late a reader of a
+# socket:// port notices a stop; short timeouts cost wake-ups: 20 a second at 50 ms.
+DEFAULT_READ_TIMEOUT_S = 1.0
 DEFAULT_BACKOFF_S = (0.2, 5.0)
 READ_SIZE = 4096
 
@@ -109,6 +112,7 @@ class PortReader:
         self._clock = clock
         self._open_port = open_port
         self._stop = threading.Event()
+        self._port: Any = None  # the open port, for stop() to cancel its read
         self._thread = threading.Thread(
             target=self._run, name=f"reader-{settings.role}", daemon=True
         )
@@ -119,6 +123,12 @@ class PortReader:
     def stop(self, timeout_s: float = 2.0) -> None:
         """Ask the thread to finish its current read and close the port."""
         self._stop.set()
+        port = self._port
+        if port is not None and hasattr(port, "cancel_read"):
+            try:
+                port.cancel_read()  # wakes the read at once instead of at its timeout
+            except (serial.SerialException, OSError) as exc:  # closed meanwhile: it is ending
+                log.debug("cancelling the read of %s: %s", self.settings.role, exc)
         self._thread.join(timeout_s)
 
     @property
@@ -152,6 +162,7 @@ class PortReader:
             self._event(
                 LinkEventKind.CONNECTED, f"{self.settings.role} port {self.settings.url} open"
             )
+            self._port = port
             try:
                 self._read_until_stopped(port)
             except (serial.SerialException, OSError) as exc:
@@ -164,6 +175,7 @@ class PortReader:
                     f"unexpected {type(exc).__name__}: {exc}",
                 )
             finally:
+                self._port = None
                 _close_quietly(port)
             if not self._stop.is_set():
                 self._stop.wait(delay)

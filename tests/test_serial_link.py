@@ -74,6 +74,15 @@ def test_a_reader_opens_a_pty_by_path_and_delivers_decoded_frames() -> None:
     assert [f.sequence for f in decoded(items)] == [25 * k for k in range(8)]
 
 
+def test_stopping_a_reader_cancels_its_read_on_a_silent_port() -> None:
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("pump") as port:
+        reader = start_reader(port.path, inbox, read_timeout_s=60.0)  # a read that would wait
+        collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+        reader.stop(timeout_s=10.0)
+        assert not reader.alive
+
+
 def test_a_reader_reads_socket_urls_through_pyserial() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     inbox: queue.Queue = queue.Queue()
