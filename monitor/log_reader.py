@@ -112,7 +112,11 @@ class LogReader:
         if not self.path.is_file():
             raise LogReadError(f"no log at {self.path}")
         try:
-            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5.0)
+            # check_same_thread=False: a forwarder opens its reader and hands it to its own
+            # thread; a reader is used by one thread at a time.
+            self._conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, timeout=5.0, check_same_thread=False
+            )
             self._conn.execute("SELECT count(*) FROM boots").fetchone()
         except sqlite3.Error as exc:
             raise LogReadError(f"cannot read the log {self.path}: {exc}") from None
@@ -126,10 +130,12 @@ class LogReader:
         since: float | None = None,
         until: float | None = None,
         after: dict[str, int] | None = None,
+        limit: int | None = None,
     ) -> list[LogRow]:
         """Rows of ``kinds`` with ``since <= utc < until``, in time order.
 
         ``after`` (kind -> rowid) skips rows already seen: ``tail --follow``.
+        ``limit`` takes at most that many of each kind, the oldest first.
         """
         out: list[LogRow] = []
         for kind in kinds:
@@ -147,6 +153,7 @@ class LogReader:
             sql = (
                 f"SELECT rowid, utc, boot, stream_s, {head}, {', '.join(detail_columns)} "
                 f"FROM {table} WHERE {' AND '.join(where)} ORDER BY rowid"
+                + ("" if limit is None else f" LIMIT {int(limit)}")
             )
             try:
                 fetched = self._conn.execute(sql, args).fetchall()
@@ -160,6 +167,40 @@ class LogReader:
                 out.append(LogRow(r[1], r[2], r[3], kind, r[4], r[5], r[6], detail, r[0]))
         out.sort(key=lambda row: (row.utc, row.stream_s or 0.0))
         return out
+
+    def first_boot_uuid(self) -> str | None:
+        """The uuid of the log's first boot: names this log file, whatever its path."""
+        return self._one("SELECT uuid FROM boots ORDER BY id LIMIT 1")
+
+    def latest_boot(self) -> int | None:
+        return self._one("SELECT max(id) FROM boots")
+
+    def admission_start(self, kinds: Sequence[str]) -> dict[str, int]:
+        """Per kind, the last rowid before the current admission's first boot."""
+        first = self._one(
+            "SELECT min(id) FROM boots WHERE admission = "
+            "(SELECT admission FROM boots ORDER BY id DESC LIMIT 1)"
+        )
+        return {
+            kind: self._one(f"SELECT max(rowid) FROM {KINDS[kind][0]} WHERE boot < ?", first or 0)
+            or 0
+            for kind in kinds
+        }
+
+    def count_before(self, kind: str, after_rowid: int, utc: float) -> tuple[int, int]:
+        """How many rows of ``kind`` after ``after_rowid`` are older than ``utc``, and the last."""
+        found = self._conn.execute(
+            f"SELECT count(*), max(rowid) FROM {KINDS[kind][0]} WHERE rowid > ? AND utc < ?",
+            (after_rowid, utc),
+        ).fetchone()
+        return found[0], found[1] or after_rowid
+
+    def _one(self, sql: str, *args: Any) -> Any:
+        try:
+            found = self._conn.execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            raise LogReadError(f"cannot read {self.path}: {exc}") from None
+        return None if found is None else found[0]
 
     def follow(
         self, kinds: Sequence[str], seen: dict[str, int], poll_s: float = 0.5
