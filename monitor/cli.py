@@ -18,6 +18,7 @@ from monitor import core
 from monitor.beat_types import DetectorOutput, quality_names
 from monitor.cli_analyze import add_analyze_command
 from monitor.cli_args import LogfmtFormatter, UsageError, positive_number
+from monitor.cli_central import add_central_command
 from monitor.cli_config import add_config_commands
 from monitor.cli_log import add_log_commands
 from monitor.cli_patient import add_patient_commands
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_analyze_command(sub)
     add_log_commands(sub)
     add_patient_commands(sub)
+    add_central_command(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TextIO
 
@@ -49,6 +49,7 @@ class Cell(NamedTuple):
 
 
 Line = list[tuple[int, str, str]]  # (col, text, style) spans on one row
+Picture = Callable[[Any, int, int], list["Cell"]]  # a view, the rows and columns -> cells
 
 
 class TextTail(io.TextIOBase):
@@ -312,6 +313,7 @@ class CursesScreen:
         events: TextTail | None = None,
         notes: TextTail | None = None,
         every_s: float = REDRAW_S,
+        picture: Picture | None = None,
     ) -> None:
         self._window = window
         self._styles = styles
@@ -319,8 +321,12 @@ class CursesScreen:
         self.notes = TextTail() if notes is None else notes
         self._every_s = every_s
         self._next_paint: float | None = None
+        self._picture = picture or self._bedside
 
-    def show(self, view: BedsideView, now: float) -> list[str]:
+    def _bedside(self, view: BedsideView, rows: int, cols: int) -> list[Cell]:
+        return layout(view, rows, cols, self.alarm_stream.lines(), self.notes.lines())
+
+    def show(self, view: Any, now: float) -> list[str]:
         commands = []
         while (key := self._window.getch()) != -1:
             if key == curses.KEY_RESIZE:
@@ -333,10 +339,10 @@ class CursesScreen:
             self._paint(view)
         return commands
 
-    def _paint(self, view: BedsideView) -> None:
+    def _paint(self, view: Any) -> None:
         rows, cols = self._window.getmaxyx()
         self._window.erase()
-        for cell in layout(view, rows, cols, self.alarm_stream.lines(), self.notes.lines()):
+        for cell in self._picture(view, rows, cols):
             try:
                 self._window.addstr(cell.row, cell.col, cell.text, self._styles.get(cell.style, 0))
             except curses.error:
@@ -399,12 +405,15 @@ def _log_records_into(stream: TextTail) -> Iterator[None]:
 
 
 @contextmanager
-def curses_screen(events: TextTail | None = None) -> Iterator[CursesScreen]:
+def curses_screen(
+    events: TextTail | None = None, picture: Picture | None = None
+) -> Iterator[CursesScreen]:
     """A ``CursesScreen`` on the whole terminal, which is restored however the block ends.
 
     ``events`` is where the terminal alarm output writes (shown as the recent
     alarm events). Log messages are shown on the screen while it runs and
-    written to stderr once the terminal is restored.
+    written to stderr once the terminal is restored. ``picture`` draws
+    something else than the bedside (the central station's board).
     """
     try:
         window = curses.initscr()
@@ -421,7 +430,7 @@ def curses_screen(events: TextTail | None = None) -> Iterator[CursesScreen]:
             curses.curs_set(0)
         except curses.error:
             pass  # a terminal that cannot hide its cursor
-        screen = CursesScreen(window, _styles(), events=events, notes=notes)
+        screen = CursesScreen(window, _styles(), events=events, notes=notes, picture=picture)
         with _log_records_into(notes):
             yield screen
     finally:

@@ -41,6 +41,8 @@ from monitor.config_change import ChangeError
 from monitor.device_input import DeviceEvent, DeviceEventKind, DeviceInput, SampleBlock
 from monitor.drug_table import load_drug_table
 from monitor.log_store import LogError, configured_log_directory
+from monitor.network.mqtt_link import NetworkConfigError
+from monitor.network.publishing import NetworkPlan
 from monitor.pipeline import MonitorPipeline
 from monitor.sd_notify import Watchdog, notify
 from monitor.serial_link import PortSettings, describe_port_error
@@ -165,6 +167,10 @@ class LiveMonitor:
         self._clock = clock
         settings = ClinicalSettings.from_config(config)
         drugs = load_drug_table(str(config["drugs.table"]).strip() or None)
+        try:
+            network = NetworkPlan.from_config(config)
+        except NetworkConfigError as exc:
+            raise StartupError(str(exc)) from None
         check_ports(self.ports)
         self.input = DeviceInput(
             (self.ports.transducer, self.ports.transducer_decoder()),
@@ -185,6 +191,10 @@ class LiveMonitor:
         )
         self.bedside.outputs = SinkFanout(sinks, self._output_failed, self._output_recovered)
         self.waveform = WaveformTail(self.ports.sample_rate_hz)
+        # Forwarding reads the log: without one there is nothing to send.
+        self.forwarders = (
+            [] if self.log is None else network.forwarders(self.log.path.parent, software_version())
+        )
         self.stop_requested = stop or threading.Event()
         self.reload_requested = reload or threading.Event()
 
@@ -241,11 +251,17 @@ class LiveMonitor:
         waiting = {p.role for p in self.ports.all()}
 
         def publish(entries: list[TimelineEntry]) -> None:
-            if entries and on_entries is not None:
+            if not entries:
+                return
+            for forwarder in self.forwarders:
+                forwarder.wake()  # the entries are in the log: send them now
+            if on_entries is not None:
                 on_entries(entries)
 
         watchdog = Watchdog.from_env()
         publish(self.bedside.start())
+        for forwarder in self.forwarders:
+            forwarder.start()
         self.input.start()
         notify("READY=1", "STATUS=monitoring")
         reason, next_config = "stopped", None
@@ -287,6 +303,8 @@ class LiveMonitor:
             self.input.stop()
             stream_s = self.bedside.engine.now_s
             self.bedside.close(reason)
+            for forwarder in self.forwarders:
+                forwarder.stop()  # after the log's last rows, which it may still send
         log_path = None if self.log is None else self.log.path
         return RunResult(stream_s, log_path, reason, next_config)
 

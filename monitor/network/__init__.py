@@ -1,0 +1,6 @@
+"""Beyond one bed: what a bedside sends out (MQTT, HL7 v2) and the unit's central station.
+
+Everything here reads the bedside's log and never the running engine: the
+alarms and the log never wait on the network, and what the network missed
+is still in the log to be sent later (docs/network.md).
+"""

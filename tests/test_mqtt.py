@@ -1,0 +1,388 @@
+"""Beds publishing to a real Mosquitto (TLS, passwords, ACL) and the central station's board.
+
+Each bed is a real log (a scenario played through the monitor) forwarded by
+the real ``Forwarder`` and ``MqttLink``; the station is the real
+``CentralStation``. Faults: a wrong password, a bed writing into another
+bed's topic, the broker stopped and restarted mid-stream, a slow consumer,
+a rogue client sending garbage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from mqtt_broker import TestBroker
+
+from devices.scenario import load_scenario
+from monitor.bedside_log import BedsideLog, LogSettings
+from monitor.clinical_settings import ClinicalSettings
+from monitor.config import default_config
+from monitor.drug_table import load_drug_table
+from monitor.log_reader import LogReader
+from monitor.network.bed_messages import ActiveAlarms
+from monitor.network.central_station import CentralStation
+from monitor.network.forwarder import Forwarder
+from monitor.network.mqtt_link import MqttSettings
+from monitor.network.publishing import NetworkPlan
+from monitor.virtual_bench import ScenarioClock, run_scenario
+
+pytestmark = pytest.mark.usefixtures("packaged_config_only")
+
+UTC_AT_ZERO = time.time() - 3600.0  # an hour ago: inside the numerics backlog
+SCENARIO = "artifact-storm"  # artifacts, zeroing, a disconnection: alarms raised and cleared
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory) -> TestBroker:
+    shared = TestBroker.from_environment()
+    if shared is not None:
+        yield shared
+        return
+    own = TestBroker.start_new(tmp_path_factory.mktemp("broker"))
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+def private_broker(tmp_path) -> TestBroker:
+    own = TestBroker.start_new(tmp_path / "broker")
+    yield own
+    try:
+        own.stop()
+    except (OSError, ValueError):
+        pass  # already stopped by the test
+
+
+def play(log_dir: Path, until_s: float, start_s: float = 0.0) -> None:
+    """The scenario from ``start_s`` to ``until_s``, logged (a second call is a restart)."""
+    config = default_config()
+    clock = ScenarioClock(start_s, utc_at_zero=UTC_AT_ZERO)
+    log = BedsideLog(
+        LogSettings.from_config(config, log_dir), software="test", config_hash="x",
+        clocks=clock.log_clocks(),
+    )  # fmt: skip
+    run_scenario(
+        load_scenario(SCENARIO), ClinicalSettings.from_config(config), load_drug_table(),
+        clock=clock, log=log, until_s=until_s,
+    )  # fmt: skip
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory) -> Path:
+    """One bed's log, copied for every bed of a test."""
+    directory = tmp_path_factory.mktemp("played")
+    play(directory, 1300.0)
+    return directory
+
+
+def bed_log(played: Path, where: Path) -> Path:
+    copy = where / "log"
+    shutil.copytree(played, copy)
+    return copy
+
+
+def forwarder(
+    broker: TestBroker, bed: str, log_dir: Path, where: Path, password: str | None = None
+) -> Forwarder:
+    config = default_config().with_overrides(broker.bed_config(bed, where, password), "test")
+    (sender,) = NetworkPlan.from_config(config).forwarders(log_dir, "test")
+    sender.start()
+    return sender
+
+
+def station_settings(broker: TestBroker, where: Path, user: str = "central") -> MqttSettings:
+    overrides = {
+        "mqtt.broker": broker.url,
+        "mqtt.username": user,
+        "mqtt.password_file": str(broker.password_file(user, where)),
+        "mqtt.ca_file": str(broker.ca_file),
+    }
+    settings = MqttSettings.from_config(default_config().with_overrides(overrides, "test"))
+    assert settings is not None
+    return settings
+
+
+class Watcher:
+    """A central station that remembers every new alarm event it was handed."""
+
+    def __init__(self, settings: MqttSettings, client_id: str, slow_s: float = 0.0) -> None:
+        self.events: list[dict] = []
+        self.slow_s = slow_s
+        self.station = CentralStation(settings, client_id=client_id, on_alarm=self._alarm)
+        self.station.start()
+        wait_until(lambda: self.station.connected, what="the station subscribed")
+
+    def _alarm(self, event, now) -> None:
+        time.sleep(self.slow_s)
+        self.events.append(event.payload)
+
+    def tile(self, bed: str):
+        return next((t for t in self.station.tiles() if t.bed == bed), None)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s:g} s: {what}")
+        time.sleep(0.1)
+
+
+def logged_alarms(log_dir: Path) -> list:
+    reader = LogReader(log_dir)
+    try:
+        return reader.rows(["alarm"])
+    finally:
+        reader.close()
+
+
+def forwarded_everything(log_dir: Path) -> bool:
+    """The bed's cursor has reached the last row of every kind it sends."""
+    try:
+        cursor = json.loads((log_dir / "forwarded-mqtt.json").read_text())["after"]
+    except (OSError, ValueError):
+        return False
+    reader = LogReader(log_dir)
+    try:
+        last = {kind: max((r.rowid for r in reader.rows([kind])), default=0) for kind in cursor}
+    finally:
+        reader.close()
+    return cursor == last
+
+
+def alarm_ids(rows, log_dir: Path) -> set[str]:
+    reader = LogReader(log_dir)
+    try:
+        log_id = reader.first_boot_uuid()
+    finally:
+        reader.close()
+    return {f"{log_id}:alarms:{row.rowid}" for row in rows}
+
+
+def test_several_beds_at_once_appear_on_the_central_station(broker, played, tmp_path):
+    watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
+    beds = ["bed01", "bed02", "bed03"]
+    senders = []
+    for bed in beds:
+        (tmp_path / bed).mkdir()
+        senders.append(forwarder(broker, bed, bed_log(played, tmp_path / bed), tmp_path / bed))
+    try:
+        alarms = logged_alarms(played)
+        wait_until(lambda: len(watcher.events) >= 3 * len(alarms), what="every bed's alarm events")
+        wait_until(lambda: all(watcher.tile(b) and watcher.tile(b).map_mmhg for b in beds))
+        expected = ActiveAlarms()
+        for row in alarms:
+            expected.apply(row)
+        for bed in beds:
+            tile = watcher.tile(bed)
+            assert tile.online is True
+            assert {a["alarm"] for a in tile.alarms} == set(expected.standing)
+            events = [e for e in watcher.events if e["bed"] == bed]
+            assert [e["transition"] for e in events] == [r.detail["transition"] for r in alarms]
+            assert [e["alarm"] for e in events] == [r.name for r in alarms]
+    finally:
+        for sender in senders:
+            sender.stop()
+        watcher.station.stop()
+
+
+def test_a_wrong_password_is_refused_and_said(broker, played, tmp_path):
+    sender = forwarder(broker, "bed04", bed_log(played, tmp_path), tmp_path, password="wrong")
+    try:
+        wait_until(lambda: sender.problem and "refused" in sender.problem, what="a refusal")
+        assert "not authori" in sender.problem.lower() or "bad user" in sender.problem.lower()
+        assert sender.sent == 0
+    finally:
+        sender.stop()
+
+
+def test_a_bed_cannot_write_into_another_beds_topic(broker, tmp_path):
+    watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
+    intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bed05-intruder")
+    intruder.tls_set(ca_certs=str(broker.ca_file))
+    intruder.username_pw_set("bed05", "pw-bed05")
+    intruder.connect("127.0.0.1", broker.port)
+    intruder.loop_start()
+    try:
+        status = {"v": 1, "id": "x", "online": True, "unit": "icu"}
+        forged = intruder.publish(
+            "monitor/icu/bed06/status", json.dumps(status | {"bed": "bed06"}), qos=1, retain=True
+        )
+        own = intruder.publish(
+            "monitor/icu/bed05/status", json.dumps(status | {"bed": "bed05"}), qos=1, retain=True
+        )
+        forged.wait_for_publish(10)
+        own.wait_for_publish(10)
+        wait_until(lambda: watcher.tile("bed05") is not None, what="the bed's own topic")
+        time.sleep(0.5)
+        assert watcher.tile("bed06") is None  # the broker dropped it: not allowed
+    finally:
+        intruder.publish("monitor/icu/bed05/status", b"", qos=1, retain=True).wait_for_publish(5)
+        intruder.loop_stop()
+        intruder.disconnect()
+        watcher.station.stop()
+
+
+def test_a_broker_restart_loses_no_alarm_and_repeats_none_as_new(private_broker, tmp_path):
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    play(log_dir, 600.0)
+    watcher = Watcher(station_settings(private_broker, tmp_path), "central-restart")
+    sender = forwarder(private_broker, "bed07", log_dir, tmp_path)
+    try:
+        first = logged_alarms(log_dir)
+        wait_until(lambda: len(watcher.events) >= len(first), what="the first alarms")
+        private_broker.stop()
+        play(log_dir, 1300.0, start_s=600.0)  # the bed goes on while the broker is down
+        private_broker.start()
+        every = logged_alarms(log_dir)
+        assert len(every) > len(first)
+        wait_until(lambda: len(watcher.events) >= len(every), 60.0, "the alarms from the outage")
+        time.sleep(1.0)  # any repeat would arrive now
+        ids = [e["id"] for e in watcher.events]
+        assert sorted(ids) == sorted(alarm_ids(every, log_dir))  # each once, none missing
+    finally:
+        sender.stop()
+        watcher.station.stop()
+
+
+def test_a_slow_consumer_does_not_hold_the_bed_back(broker, played, tmp_path):
+    watcher = Watcher(station_settings(broker, tmp_path), "central-slow", slow_s=0.2)
+    sender = forwarder(broker, "bed08", bed_log(played, tmp_path), tmp_path)
+    try:
+        alarms = logged_alarms(played)
+        wait_until(lambda: forwarded_everything(tmp_path / "log"), what="the bed sent all")
+        wait_until(lambda: len(watcher.events) >= len(alarms), 60.0, "the slow consumer")
+        assert [e["id"] for e in watcher.events if e["bed"] == "bed08"] == sorted(
+            alarm_ids(alarms, played), key=lambda i: int(i.rsplit(":", 1)[1])
+        )
+    finally:
+        sender.stop()
+        watcher.station.stop()
+
+
+def test_a_rogue_clients_garbage_is_ignored_and_counted(broker, tmp_path):
+    watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
+    rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue")
+    rogue.tls_set(ca_certs=str(broker.ca_file))
+    rogue.username_pw_set("rogue", "pw-rogue")
+    rogue.connect("127.0.0.1", broker.port)
+    rogue.loop_start()
+    try:
+        garbage = [
+            ("monitor/icu/rogue/numerics", b"\xff\xfe not json"),
+            ("monitor/icu/rogue/numerics", b'{"v": 1, "unit": "icu", "bed": "bed01", "id": "x"}'),
+            ("monitor/icu/rogue/alarms/event", b'{"v": 7}'),
+            ("monitor/icu/rogue/shell", b"rm -rf /"),
+        ]
+        for topic, payload in garbage:
+            rogue.publish(topic, payload, qos=1).wait_for_publish(10)
+        wait_until(
+            lambda: sum(watcher.station.counts()["rejected"].values()) >= len(garbage),
+            what="every rogue message counted",
+        )
+        assert watcher.station.counts()["rejected"] == {
+            "not JSON": 1,
+            "unit or bed differs from the topic": 1,
+            "unknown schema version": 1,
+            "unknown topic": 1,
+        }
+        assert watcher.tile("rogue") is None
+    finally:
+        rogue.loop_stop()
+        rogue.disconnect()
+        watcher.station.stop()
+
+
+def test_monitor_central_prints_the_board(broker, played, tmp_path):
+    sender = forwarder(broker, "bed09", bed_log(played, tmp_path), tmp_path)
+    password = broker.password_file("central", tmp_path)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "monitor", "central", "--broker", broker.url,
+             "--username", "central", "--password-file", str(password),
+             "--ca-file", str(broker.ca_file), "--client-id", "central-cli",
+             "--display", "plain", "--interval", "1", "--duration", "6"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        sender.stop()
+    assert done.returncode == 0, done.stderr
+    last_board = done.stdout.strip().split("\n\n")[-1]
+    assert "connected" in last_board.splitlines()[0]
+    (line,) = [line for line in last_board.splitlines() if "icu/bed09" in line]
+    assert "MAP" in line and "heard" in line
+
+
+def toml_file(path: Path, settings: dict[str, object]) -> Path:
+    """A configuration file from dotted keys (JSON strings and numbers are TOML too)."""
+    sections: dict[str, list[str]] = {}
+    for key, value in settings.items():
+        section, name = key.split(".")
+        sections.setdefault(section, []).append(f"{name} = {json.dumps(value)}")
+    path.write_text("".join(f"[{s}]\n" + "\n".join(lines) + "\n" for s, lines in sections.items()))
+    return path
+
+
+def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
+    links = tmp_path / "ports"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "10",
+         "--link-dir", str(links), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
+    run = None
+    try:
+        wait_until(lambda: (links / "P1").exists(), what="the simulator's ports")
+        settings = {
+            "ports.transducer": str(links / "transducer"),
+            "ports.pumps": [str(links / "P1")],
+            "ports.sample_rate_hz": 125.0,
+            "alarms.audio": "off",
+            "log.directory": str(tmp_path / "log"),
+        } | broker.bed_config("bed10", tmp_path)
+        config = toml_file(tmp_path / "bed.toml", settings)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_until(
+            lambda: watcher.tile("bed10") is not None and watcher.tile("bed10").online,
+            60.0,
+            "the bed online",
+        )
+        wait_until(lambda: watcher.tile("bed10").state is not None, 60.0, "the bed's first state")
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=30)
+        assert run.returncode == 0, err
+        wait_until(lambda: watcher.tile("bed10").online is False, what="the clean goodbye")
+    finally:
+        for process in (run, sim):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        watcher.station.stop()
+
+
+def test_a_network_setting_that_cannot_work_refuses_the_start_naming_the_key(tmp_path):
+    config = tmp_path / "bed.toml"
+    config.write_text('[ports]\ntransducer = "/dev/null"\n[mqtt]\nbroker = "ftp://broker"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off",
+         "--log-dir", str(tmp_path / "log")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "mqtt.broker" in done.stderr and "mqtts://" in done.stderr
+    assert "Traceback" not in done.stderr
