@@ -178,7 +178,10 @@ def test_several_beds_at_once_appear_on_the_central_station(broker, played, tmp_
         senders.append(forwarder(broker, bed, bed_log(played, tmp_path / bed), tmp_path / bed))
     try:
         alarms = logged_alarms(played)
-        wait_until(lambda: len(watcher.events) >= 3 * len(alarms), what="every bed's alarm events")
+        wait_until(
+            lambda: sum(e["bed"] in beds for e in watcher.events) >= 3 * len(alarms),
+            what="every bed's alarm events",
+        )
         wait_until(lambda: all(watcher.tile(b) and watcher.tile(b).map_mmhg for b in beds))
         expected = ActiveAlarms()
         for row in alarms:
@@ -257,12 +260,18 @@ def test_a_broker_restart_loses_no_alarm_and_repeats_none_as_new(private_broker,
 
 
 def test_a_slow_consumer_does_not_hold_the_bed_back(broker, played, tmp_path):
-    watcher = Watcher(station_settings(broker, tmp_path), "central-slow", slow_s=0.2)
+    watcher = Watcher(
+        station_settings(broker, tmp_path), f"central-slow-{time.monotonic_ns()}", slow_s=0.2
+    )
     sender = forwarder(broker, "bed08", bed_log(played, tmp_path), tmp_path)
     try:
         alarms = logged_alarms(played)
         wait_until(lambda: forwarded_everything(tmp_path / "log"), what="the bed sent all")
-        wait_until(lambda: len(watcher.events) >= len(alarms), 60.0, "the slow consumer")
+        wait_until(
+            lambda: sum(e["bed"] == "bed08" for e in watcher.events) >= len(alarms),
+            60.0,
+            "the slow consumer",
+        )
         assert [e["id"] for e in watcher.events if e["bed"] == "bed08"] == sorted(
             alarm_ids(alarms, played), key=lambda i: int(i.rsplit(":", 1)[1])
         )
