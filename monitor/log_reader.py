@@ -175,6 +175,9 @@ class LogReader:
     def latest_boot(self) -> int | None:
         return self._one("SELECT max(id) FROM boots")
 
+    def admission_of(self, boot: int | None) -> int | None:
+        return self._one("SELECT admission FROM boots WHERE id = ?", boot)
+
     def admission_start(self, kinds: Sequence[str]) -> dict[str, int]:
         """Per kind, the last rowid before the current admission's first boot."""
         first = self._one(

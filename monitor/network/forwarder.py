@@ -32,9 +32,10 @@ class Link(Protocol):
     """One destination's transport."""
 
     name: str
+    failure: str | None  # why the destination is not taking rows, when it is not
 
     def ready(self) -> bool:
-        """Connected (or able to connect) now."""
+        """Connected now (connecting if it can); if not, ``failure`` says why."""
         ...
 
     def send(self, rows: Sequence[LogRow]) -> int:
@@ -103,7 +104,7 @@ class Forwarder:
     def _forward_once(self) -> bool:
         """Send one batch; True if more may be waiting."""
         if not self.link.ready():
-            raise LinkDown(f"{self.link.name}: not connected")
+            raise LinkDown(self.link.failure or f"{self.link.name}: not connected")
         rows = self.outbox.pending()
         if not rows:
             self.link.idle()
@@ -114,7 +115,8 @@ class Forwarder:
             self.outbox.confirm(rows[:confirmed])
             self.sent += confirmed
         if confirmed < len(rows):
-            raise LinkDown(f"{self.link.name}: {len(rows) - confirmed} rows not confirmed")
+            why = self.link.failure or "not confirmed"
+            raise LinkDown(f"{why} ({len(rows) - confirmed} rows waiting in the log)")
         return True
 
     def _behind(self, why: str) -> None:

@@ -30,7 +30,6 @@ from monitor.network.bed_messages import (
     BedIdentity,
     Message,
 )
-from monitor.network.forwarder import LinkDown
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +178,7 @@ class MqttLink:
         self._replay_alarms(after.get("alarm", 0))
         self._connected = threading.Event()
         self.refusal: str | None = None  # why the broker refused us, if it did
+        self.failure: str | None = None
         self.client = make_client(
             settings,
             f"{bed.unit}-{bed.bed}",
@@ -194,9 +194,11 @@ class MqttLink:
 
     # ------------------------------------------------------------- Link
     def ready(self) -> bool:
-        if not self._connected.is_set() and self.refusal:
-            raise LinkDown(self.refusal)
-        return self._connected.is_set()
+        if self._connected.is_set():
+            return True
+        where = f"{self.settings.host}:{self.settings.port}"
+        self.failure = self.refusal or f"mqtt broker {where}: not connected"
+        return False
 
     def send(self, rows: Sequence[LogRow]) -> int:
         """Publish every row's messages; the count of rows whose messages all got a PUBACK."""
@@ -216,7 +218,9 @@ class MqttLink:
                     retain=message.retained,
                 )
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    return self._confirmed(pending, n)
+                    confirmed = self._confirmed(pending, n)
+                    self.failure = f"mqtt: cannot publish ({mqtt.error_string(info.rc)})"
+                    return confirmed
                 pending.append((n, info))
         return self._confirmed(pending, len(groups))
 
@@ -277,8 +281,10 @@ class MqttLink:
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
             except (RuntimeError, ValueError):  # dropped by a disconnection
+                self.failure = "mqtt: the connection dropped before the broker acknowledged"
                 return n
             if not info.is_published():
+                self.failure = f"mqtt: no acknowledgement from the broker in {ACK_TIMEOUT_S:g} s"
                 return n
         return sent_rows
 

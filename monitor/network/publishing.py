@@ -11,12 +11,15 @@ from monitor.config import Config
 from monitor.log_reader import LogReadError
 from monitor.network.bed_messages import BedIdentity
 from monitor.network.forwarder import Forwarder
-from monitor.network.mqtt_link import MqttLink, MqttSettings, bed_names
+from monitor.network.hl7_link import Hl7ConfigError, Hl7Link, Hl7Settings
+from monitor.network.hl7_messages import Sender, device_eui64
+from monitor.network.mqtt_link import MqttLink, MqttSettings, NetworkConfigError, bed_names
 from monitor.network.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 MQTT_KINDS = ("trend", "state", "alarm")
+HL7_KINDS = ("trend", "alarm")
 
 
 @dataclass(frozen=True)
@@ -27,31 +30,45 @@ class NetworkPlan:
     bed: str
     numerics_backlog_s: float
     mqtt: MqttSettings | None
+    hl7: Hl7Settings | None
 
     @classmethod
     def from_config(cls, config: Config) -> NetworkPlan:
         """A ``NetworkConfigError`` names a setting that cannot work."""
         mqtt = MqttSettings.from_config(config)
+        try:
+            hl7 = Hl7Settings.from_config(config)
+        except Hl7ConfigError as exc:
+            raise NetworkConfigError(str(exc)) from None
         unit, bed = bed_names(config)
         backlog_s = 3600.0 * float(config["network.numerics_backlog_h"])
-        return cls(unit, bed, backlog_s, mqtt)
+        return cls(unit, bed, backlog_s, mqtt, hl7)
 
     def forwarders(self, log_dir: Path, software: str) -> list[Forwarder]:
         """Not started. A log that cannot be read for forwarding leaves the bedside alone."""
         out = []
         if self.mqtt is not None:
-            try:
-                outbox = Outbox(
-                    log_dir,
-                    "mqtt",
-                    MQTT_KINDS,
-                    numerics_backlog_s=self.numerics_backlog_s,
-                    wall_clock=time.time,
-                )
-            except LogReadError as exc:
-                log.warning("mqtt: not publishing: %s", exc)
-                return out
-            identity = BedIdentity(self.unit, self.bed, outbox.log_id)
-            link = MqttLink(self.mqtt, identity, outbox.reader, outbox.after, software=software)
-            out.append(Forwarder(outbox, link))
+            outbox = self._outbox(log_dir, "mqtt", MQTT_KINDS)
+            if outbox is not None:
+                identity = BedIdentity(self.unit, self.bed, outbox.log_id)
+                link = MqttLink(self.mqtt, identity, outbox.reader, outbox.after, software=software)
+                out.append(Forwarder(outbox, link))
+        if self.hl7 is not None:
+            outbox = self._outbox(log_dir, "hl7", HL7_KINDS)
+            if outbox is not None:
+                sender = Sender(
+                    self.hl7.application, self.hl7.facility, self.unit, self.bed,
+                    device_eui64(), outbox.log_id,
+                )  # fmt: skip
+                out.append(Forwarder(outbox, Hl7Link(self.hl7, sender, outbox.reader)))
         return out
+
+    def _outbox(self, log_dir: Path, destination: str, kinds: tuple[str, ...]) -> Outbox | None:
+        try:
+            return Outbox(
+                log_dir, destination, kinds,
+                numerics_backlog_s=self.numerics_backlog_s, wall_clock=time.time,
+            )  # fmt: skip
+        except LogReadError as exc:
+            log.warning("%s: not forwarding: %s", destination, exc)
+            return None
