@@ -37,6 +37,7 @@ from monitor.virtual_bench import ScenarioClock, run_scenario
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 
+RUN_DIR = Path(__file__).resolve().parent  # not the checkout: the installed package
 UTC_AT_ZERO = time.time() - 3600.0  # an hour ago: inside the numerics backlog
 SCENARIO = "artifact-storm"  # artifacts, zeroing, a disconnection: alarms raised and cleared
 
@@ -322,7 +323,7 @@ def test_monitor_central_prints_the_board(broker, played, tmp_path):
              "--username", "central", "--password-file", str(password),
              "--ca-file", str(broker.ca_file), "--client-id", "central-cli",
              "--display", "plain", "--interval", "1", "--duration", "6"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True, text=True, timeout=60, cwd=RUN_DIR,
         )  # fmt: skip
     finally:
         sender.stop()
@@ -348,7 +349,7 @@ def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "10",
          "--link-dir", str(links), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=RUN_DIR,
     )  # fmt: skip
     watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
     run = None
@@ -364,7 +365,7 @@ def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
         config = toml_file(tmp_path / "bed.toml", settings)
         run = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
         )  # fmt: skip
         wait_until(
             lambda: watcher.tile("bed10") is not None and watcher.tile("bed10").online,
@@ -390,7 +391,7 @@ def test_a_network_setting_that_cannot_work_refuses_the_start_naming_the_key(tmp
     done = subprocess.run(
         [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off",
          "--log-dir", str(tmp_path / "log")],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, cwd=RUN_DIR,
     )  # fmt: skip
     assert done.returncode == 2
     assert "mqtt.broker" in done.stderr and "mqtts://" in done.stderr
