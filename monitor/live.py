@@ -195,6 +195,7 @@ class LiveMonitor:
         self.forwarders = (
             [] if self.log is None else network.forwarders(self.log.path.parent, software_version())
         )
+        self._forwarding: dict[str, str | None] = {}  # each destination's last problem
         self.stop_requested = stop or threading.Event()
         self.reload_requested = reload or threading.Event()
 
@@ -288,6 +289,7 @@ class LiveMonitor:
                         self._command(command)
                 if watchdog is not None:
                     watchdog.maybe_ping(now)
+                self._note_forwarding()
                 if until_s is not None and self.bedside.engine.now_s >= until_s:
                     reason = "finished"
                     break
@@ -307,6 +309,20 @@ class LiveMonitor:
                 forwarder.stop()  # after the log's last rows, which it may still send
         log_path = None if self.log is None else self.log.path
         return RunResult(stream_s, log_path, reason, next_config)
+
+    def _note_forwarding(self) -> None:
+        """A destination falling behind, and catching up, goes in the log's events: when the
+        central station or the record missed this bed is part of the record too."""
+        for forwarder in self.forwarders:
+            problem = forwarder.problem
+            if problem == self._forwarding.get(forwarder.link.name):
+                continue
+            self._forwarding[forwarder.link.name] = problem
+            if self.log is not None:
+                message = problem or f"{forwarder.link.name}: caught up"
+                self.log.add_event(
+                    self.bedside.engine.now_s, "network", forwarder.link.name, message, {}
+                )
 
     def _end_of_admission(self) -> list[TimelineEntry]:
         """On a new admission (``monitor patient new``), the old patient's episode ends here."""

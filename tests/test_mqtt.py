@@ -183,17 +183,38 @@ def test_several_beds_at_once_appear_on_the_central_station(broker, played, tmp_
             lambda: sum(e["bed"] in beds for e in watcher.events) >= 3 * len(alarms),
             what="every bed's alarm events",
         )
-        wait_until(lambda: all(watcher.tile(b) and watcher.tile(b).map_mmhg for b in beds))
+        wait_until(
+            lambda: all(forwarded_everything(tmp_path / b / "log") for b in beds),
+            what="every bed's log sent",
+        )
+        reader = LogReader(played)
+        last_trend = reader.rows(["trend"])[-1]
+        reader.close()
         expected = ActiveAlarms()
         for row in alarms:
             expected.apply(row)
+        wait_until(lambda: all(watcher.tile(b).state == last_trend.name for b in beds))
         for bed in beds:
             tile = watcher.tile(bed)
             assert tile.online is True
+            assert tile.map_mmhg == pytest.approx(last_trend.detail["map_mmhg"], abs=1e-3)
             assert {a["alarm"] for a in tile.alarms} == set(expected.standing)
             events = [e for e in watcher.events if e["bed"] == bed]
             assert [e["transition"] for e in events] == [r.detail["transition"] for r in alarms]
             assert [e["alarm"] for e in events] == [r.name for r in alarms]
+        # A station started now rebuilds the same board from the retained messages alone.
+        late = Watcher(station_settings(broker, tmp_path), f"central-late-{time.monotonic_ns()}")
+        wait_until(lambda: all(late.tile(b) is not None for b in beds), what="the rebuilt board")
+        wait_until(lambda: all(late.tile(b).alarms == watcher.tile(b).alarms for b in beds))
+        for bed in beds:
+            rebuilt, seen = late.tile(bed), watcher.tile(bed)
+            assert (rebuilt.map_mmhg, rebuilt.nee, rebuilt.state, rebuilt.online) == (
+                seen.map_mmhg,
+                seen.nee,
+                seen.state,
+                seen.online,
+            )
+        late.station.stop()
     finally:
         for sender in senders:
             sender.stop()

@@ -34,6 +34,7 @@ from monitor.network.bed_messages import (
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT_S = 10.0  # for the broker's PUBACKs of one batch
+CONNECT_WAIT_S = 2.0  # how long the forwarder waits for a connection before it says so
 QOS = 1  # at least once: alarms and states must arrive; ids make repeats harmless
 
 
@@ -194,7 +195,8 @@ class MqttLink:
 
     # ------------------------------------------------------------- Link
     def ready(self) -> bool:
-        if self._connected.is_set():
+        # paho connects on its own thread: give it a moment before calling the link down.
+        if self._connected.wait(CONNECT_WAIT_S):
             return True
         where = f"{self.settings.host}:{self.settings.port}"
         self.failure = self.refusal or f"mqtt broker {where}: not connected"
