@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from mqtt_broker import TestBroker
+from mqtt_broker import TestBroker, free_port
 
 from devices.scenario import load_scenario
 from monitor.bedside_log import BedsideLog, LogSettings
@@ -365,14 +367,15 @@ def toml_file(path: Path, settings: dict[str, object]) -> Path:
     return path
 
 
-def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
+@contextmanager
+def running_bed(tmp_path: Path, network: dict[str, object]) -> Iterator[subprocess.Popen]:
+    """``monitor run`` on simulator ports with these network settings; killed if left."""
     links = tmp_path / "ports"
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "10",
          "--link-dir", str(links), "--quiet"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=RUN_DIR,
     )  # fmt: skip
-    watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
     run = None
     try:
         wait_until(lambda: (links / "P1").exists(), what="the simulator's ports")
@@ -382,28 +385,72 @@ def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
             "ports.sample_rate_hz": 125.0,
             "alarms.audio": "off",
             "log.directory": str(tmp_path / "log"),
-        } | broker.bed_config("bed10", tmp_path)
+        } | network
         config = toml_file(tmp_path / "bed.toml", settings)
         run = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
         )  # fmt: skip
-        wait_until(
-            lambda: watcher.tile("bed10") is not None and watcher.tile("bed10").online,
-            60.0,
-            "the bed online",
-        )
-        wait_until(lambda: watcher.tile("bed10").state is not None, 60.0, "the bed's first state")
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=30)
-        assert run.returncode == 0, err
-        wait_until(lambda: watcher.tile("bed10").online is False, what="the clean goodbye")
+        yield run
     finally:
         for process in (run, sim):
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
+    watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
+    try:
+        with running_bed(tmp_path, broker.bed_config("bed10", tmp_path)) as run:
+            wait_until(lambda: watcher.tile("bed10") and watcher.tile("bed10").online, 60.0)
+            wait_until(lambda: watcher.tile("bed10").state is not None, 60.0, "a first state")
+            run.send_signal(signal.SIGTERM)
+            _, err = run.communicate(timeout=30)
+            assert run.returncode == 0, err
+        wait_until(lambda: watcher.tile("bed10").online is False, what="the clean goodbye")
+    finally:
         watcher.station.stop()
+
+
+def test_a_bed_that_dies_is_declared_offline_by_its_last_will(broker, tmp_path):
+    watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
+    try:
+        with running_bed(tmp_path, broker.bed_config("bed11", tmp_path)) as run:
+            wait_until(lambda: watcher.tile("bed11") and watcher.tile("bed11").online, 60.0)
+            run.kill()  # no goodbye: the broker notices the silence (1.5 keep-alives of 5 s)
+            run.wait()
+            wait_until(lambda: watcher.tile("bed11").online is False, 30.0, "the last will")
+    finally:
+        watcher.station.stop()
+
+
+def test_an_unreachable_broker_never_holds_the_bed_back(tmp_path):
+    closed = TestBroker(tmp_path / "nowhere", free_port())  # nothing listens there
+    network = closed.bed_config("bed12", tmp_path) | {"mqtt.ca_file": ""}
+    with running_bed(tmp_path, network) as run:
+        db = tmp_path / "log" / "monitor.db"
+        wait_until(lambda: db.exists() and count(db, "trends") >= 3, 60.0, "trend points")
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=30)
+    assert run.returncode == 0, err
+    assert count(db, "states") > 0  # the detector ran and logged as usual
+    network = [
+        message for (message,) in rows(db, "SELECT message FROM events WHERE source = 'network'")
+    ]
+    assert network and f"127.0.0.1:{closed.port}: not connected" in network[0]
+
+
+def count(db: Path, table: str) -> int:
+    return rows(db, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 def test_a_network_setting_that_cannot_work_refuses_the_start_naming_the_key(tmp_path):
