@@ -10,6 +10,7 @@ a rogue client sending garbage.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import sqlite3
@@ -25,6 +26,7 @@ import pytest
 from mqtt_broker import TestBroker, free_port
 
 from devices.scenario import load_scenario
+from monitor import core
 from monitor.bedside_log import BedsideLog, LogSettings
 from monitor.clinical_settings import ClinicalSettings
 from monitor.config import default_config
@@ -38,6 +40,11 @@ from monitor.network.publishing import NetworkPlan
 from monitor.virtual_bench import ScenarioClock, run_scenario
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
+# `monitor run` refuses the pure-Python core (as in test_run.py); the compiled run covers it.
+live_monitor = pytest.mark.skipif(
+    os.environ.get(core.PURE_PYTHON_SWITCH, "") not in ("", "0"),
+    reason=f"{core.PURE_PYTHON_SWITCH} is set: the live monitor refuses",
+)
 
 RUN_DIR = Path(__file__).resolve().parent  # not the checkout: the installed package
 UTC_AT_ZERO = time.time() - 3600.0  # an hour ago: inside the numerics backlog
@@ -399,6 +406,7 @@ def running_bed(tmp_path: Path, network: dict[str, object]) -> Iterator[subproce
                 process.wait()
 
 
+@live_monitor
 def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
     watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
     try:
@@ -413,6 +421,7 @@ def test_monitor_run_publishes_while_it_runs_and_says_goodbye(broker, tmp_path):
         watcher.station.stop()
 
 
+@live_monitor
 def test_a_bed_that_dies_is_declared_offline_by_its_last_will(broker, tmp_path):
     watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
     try:
@@ -425,6 +434,7 @@ def test_a_bed_that_dies_is_declared_offline_by_its_last_will(broker, tmp_path):
         watcher.station.stop()
 
 
+@live_monitor
 def test_an_unreachable_broker_never_holds_the_bed_back(tmp_path):
     closed = TestBroker(tmp_path / "nowhere", free_port())  # nothing listens there
     network = closed.bed_config("bed12", tmp_path) | {"mqtt.ca_file": ""}
@@ -453,6 +463,7 @@ def rows(db: Path, sql: str) -> list[tuple]:
         conn.close()
 
 
+@live_monitor
 def test_a_network_setting_that_cannot_work_refuses_the_start_naming_the_key(tmp_path):
     config = tmp_path / "bed.toml"
     config.write_text('[ports]\ntransducer = "/dev/null"\n[mqtt]\nbroker = "ftp://broker"\n')
