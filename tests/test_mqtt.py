@@ -24,6 +24,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from mqtt_broker import TestBroker, free_port
+from tmux_pane import TmuxPane
 
 from devices.scenario import load_scenario
 from monitor import core
@@ -31,11 +32,11 @@ from monitor.bedside_log import BedsideLog, LogSettings
 from monitor.clinical_settings import ClinicalSettings
 from monitor.config import default_config
 from monitor.drug_table import load_drug_table
-from monitor.log_reader import LogReader
-from monitor.network.bed_messages import ActiveAlarms
+from monitor.log_reader import LogReader, LogRow
+from monitor.network.bed_messages import ActiveAlarms, BedIdentity
 from monitor.network.central_station import CentralStation
 from monitor.network.forwarder import Forwarder
-from monitor.network.mqtt_link import MqttSettings
+from monitor.network.mqtt_link import MqttSettings, encode
 from monitor.network.publishing import NetworkPlan
 from monitor.virtual_bench import ScenarioClock, run_scenario
 
@@ -475,3 +476,46 @@ def test_a_network_setting_that_cannot_work_refuses_the_start_naming_the_key(tmp
     assert done.returncode == 2
     assert "mqtt.broker" in done.stderr and "mqtts://" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_central_station_on_a_real_terminal_shows_the_most_urgent_bed_first(
+    broker, played, tmp_path
+):
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed (Debian: apt-get install tmux); CI installs it")
+    quiet = forwarder(broker, "bed13", bed_log(played, tmp_path), tmp_path)
+    urgent = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bed14-test")
+    urgent.tls_set(ca_certs=str(broker.ca_file))
+    urgent.username_pw_set("bed14", "pw-bed14")
+    urgent.connect("127.0.0.1", broker.port)
+    urgent.loop_start()
+    bed = BedIdentity("icu", "bed14", "test-log")
+    standing = ActiveAlarms()
+    standing.apply(
+        LogRow(time.time(), 1, 0.0, "alarm", "refractory_hypotension", "high", "MAP 58",
+               {"transition": "raised", "map_mmhg": 58.0, "nee": 0.4, "evidence": {}}, 1)
+    )  # fmt: skip
+    message = standing.message(bed, "test-log:alarms:1:active", time.time())
+    urgent.publish(
+        f"monitor/icu/bed14/{message.topic}", encode(message.payload), qos=1, retain=True
+    ).wait_for_publish(10)
+    password = broker.password_file("central", tmp_path)
+    command = [sys.executable, "-m", "monitor", "central", "--broker", broker.url,
+               "--username", "central", "--password-file", str(password),
+               "--ca-file", str(broker.ca_file), "--client-id", f"central-tmux-{os.getpid()}",
+               "--unit", "icu", "--display", "curses"]  # fmt: skip
+    pane = TmuxPane(command, tmp_path)
+    try:
+        text = pane.wait_for("both beds", lambda text: "icu/bed13" in text and "icu/bed14" in text)
+        assert "HIGH refractory_hypotension" in text
+        assert text.index("icu/bed14") < text.index("icu/bed13")  # the urgent one first
+        assert "connected" in text.splitlines()[0]
+        pane.tmux("send-keys", "q")
+        after = pane.wait_for("the exit status", lambda text: "monitor exit status:" in text)
+    finally:
+        pane.close()
+        quiet.stop()
+        urgent.publish("monitor/icu/bed14/alarms/active", b"", qos=1, retain=True)
+        urgent.loop_stop()
+        urgent.disconnect()
+    assert "monitor exit status: 0" in after
