@@ -318,11 +318,11 @@ class LiveMonitor:
             if problem == self._forwarding.get(forwarder.link.name):
                 continue
             self._forwarding[forwarder.link.name] = problem
-            if self.log is not None:
-                message = problem or f"{forwarder.link.name}: caught up"
-                self.log.add_event(
-                    self.bedside.engine.now_s, "network", forwarder.link.name, message, {}
-                )
+            assert self.log is not None  # forwarders read the log: none without one
+            message = problem or f"{forwarder.link.name}: caught up"
+            self.log.add_event(
+                self.bedside.engine.now_s, "network", forwarder.link.name, message, {}
+            )
 
     def _end_of_admission(self) -> list[TimelineEntry]:
         """On a new admission (``monitor patient new``), the old patient's episode ends here."""

@@ -192,18 +192,22 @@ class LogReader:
 
     def count_before(self, kind: str, after_rowid: int, utc: float) -> tuple[int, int]:
         """How many rows of ``kind`` after ``after_rowid`` are older than ``utc``, and the last."""
-        found = self._conn.execute(
+        count, last = self._row(
             f"SELECT count(*), max(rowid) FROM {KINDS[kind][0]} WHERE rowid > ? AND utc < ?",
-            (after_rowid, utc),
-        ).fetchone()
-        return found[0], found[1] or after_rowid
+            after_rowid,
+            utc,
+        )
+        return count, last or after_rowid
 
     def _one(self, sql: str, *args: Any) -> Any:
+        found = self._row(sql, *args)
+        return None if found is None else found[0]
+
+    def _row(self, sql: str, *args: Any) -> tuple | None:
         try:
-            found = self._conn.execute(sql, args).fetchone()
+            return self._conn.execute(sql, args).fetchone()
         except sqlite3.Error as exc:
             raise LogReadError(f"cannot read {self.path}: {exc}") from None
-        return None if found is None else found[0]
 
     def follow(
         self, kinds: Sequence[str], seen: dict[str, int], poll_s: float = 0.5

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from monitor.clinical import ADVISORY, PHYSIOLOGICAL
-from monitor.log_reader import LogRow, iso_utc
+from monitor.log_reader import KINDS, LogRow, iso_utc
 
 SCHEMA = 1  # the payloads' version: a consumer refuses one it does not know
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # unit and bed names: no '/', '+', '#'
@@ -82,10 +82,7 @@ class BedIdentity:
         }
 
     def row_id(self, row: LogRow) -> str:
-        return f"{self.log_id}:{TABLES[row.kind]}:{row.rowid}"
-
-
-TABLES = {"trend": "trends", "state": "states", "alarm": "alarms"}
+        return f"{self.log_id}:{KINDS[row.kind][0]}:{row.rowid}"
 
 
 def category(alarm: str) -> str:

@@ -85,21 +85,19 @@ class Forwarder:
             try:
                 more = self._forward_once()
             except LinkDown as exc:
-                self._behind(str(exc))
-                self._stop.wait(RETRY_S)
-                continue
+                why = str(exc)
             except LogReadError as exc:
-                self._behind(f"cannot read the log: {exc}")
-                self._stop.wait(RETRY_S)
-                continue
+                why = f"cannot read the log: {exc}"
             except Exception as exc:  # a bug must be reported and must not end forwarding
                 log.exception("forwarding to %s", self.link.name)
-                self._behind(f"unexpected {type(exc).__name__}: {exc}")
-                self._stop.wait(RETRY_S)
+                why = f"unexpected {type(exc).__name__}: {exc}"
+            else:
+                if not more:
+                    self._wake.wait(self.poll_s)
+                    self._wake.clear()
                 continue
-            if not more:
-                self._wake.wait(self.poll_s)
-                self._wake.clear()
+            self._behind(why)
+            self._stop.wait(RETRY_S)
 
     def _forward_once(self) -> bool:
         """Send one batch; True if more may be waiting."""

@@ -266,15 +266,11 @@ class MqttLink:
         return [event, standing]
 
     def _replay_alarms(self, upto: int) -> None:
-        """The alarms standing when the last confirmed alarm row was sent (its boot's rows)."""
-        boot = None
-        for row in self._reader.rows(["alarm"], after={"alarm": 0}):
-            if row.rowid > upto:
-                break
-            boot = row.boot
-            self.active.apply(row)
-        if boot is None:
-            self.active.reset(None)
+        """The alarms standing when the last confirmed alarm row was sent (a new boot's row
+        starts from none, so replaying every row up to it leaves that boot's set)."""
+        for row in sorted(self._reader.rows(["alarm"]), key=lambda row: row.rowid):
+            if row.rowid <= upto:
+                self.active.apply(row)
 
     def _confirmed(self, pending: list[tuple[int, mqtt.MQTTMessageInfo]], sent_rows: int) -> int:
         """Rows, from the first, whose every message the broker acknowledged in time."""
