@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from devices.scenario import load_scenario
 from monitor import config
 from monitor._beat_detector import BeatDetector as CompiledBeatDetector
 from monitor.beat_detector_py import BeatDetector as ReferenceBeatDetector
+from monitor.bedside_log import BedsideLog, LogSettings
+from monitor.clinical_settings import ClinicalSettings
+from monitor.drug_table import load_drug_table
 from monitor.validation import ReferenceRecord, load_reference_record
+from monitor.virtual_bench import ScenarioClock, run_scenario
 
 DATA = Path(__file__).parent / "data"
 
@@ -38,6 +43,21 @@ def reference_record(name: str) -> ReferenceRecord:
     if name not in _records:
         _records[name] = load_reference_record(DATA / name)
     return _records[name]
+
+
+def play_into_log(directory: Path, scenario: str, clock: ScenarioClock, until_s: float) -> None:
+    """A packaged scenario played through the monitor, to ``until_s``, into a real log in
+    ``directory`` (a second call on the same directory is a restart), with default settings."""
+    defaults = config.default_config()
+    log = BedsideLog(
+        LogSettings.from_config(defaults, directory), software="test", config_hash="x",
+        clocks=clock.log_clocks(),
+    )  # fmt: skip
+    run_scenario(
+        load_scenario(scenario), ClinicalSettings.from_config(defaults), load_drug_table(),
+        clock=clock, log=log, until_s=until_s,
+    )  # fmt: skip
+    log.close()
 
 
 #: Both cores, for tests that cannot take a fixture (hypothesis properties).

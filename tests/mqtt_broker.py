@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+
 SCRIPT = Path(__file__).resolve().parent / "broker" / "start-broker.sh"
 ENVIRONMENT = "MONITOR_TEST_BROKER"
 
@@ -76,6 +78,15 @@ class TestBroker:
             "mqtt.ca_file": str(self.ca_file),
             "mqtt.keepalive_s": 5,
         }
+
+    def raw_client(self, user: str, client_id: str) -> mqtt.Client:
+        """A plain paho client logged in as ``user`` (a bed, or a rogue), connected and looping."""
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client.tls_set(ca_certs=str(self.ca_file))
+        client.username_pw_set(user, f"pw-{user}")
+        client.connect("127.0.0.1", self.port)
+        client.loop_start()
+        return client
 
     def start(self) -> None:
         subprocess.run([str(SCRIPT), str(self.directory), str(self.port)], check=True)

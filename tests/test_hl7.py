@@ -21,16 +21,14 @@ import pytest
 from hl7.mllp import start_hl7_server
 from hl7apy.parser import parse_message
 
-from devices.scenario import load_scenario
-from monitor.bedside_log import BedsideLog, LogSettings
-from monitor.clinical_settings import ClinicalSettings
 from monitor.config import default_config
-from monitor.drug_table import load_drug_table
 from monitor.log_reader import LogReader
 from monitor.network.forwarder import Forwarder
 from monitor.network.mqtt_link import NetworkConfigError
 from monitor.network.publishing import NetworkPlan
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from monitor.virtual_bench import ScenarioClock
+
+from conftest import play_into_log
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 
@@ -96,17 +94,7 @@ def accept_all(message, n) -> str:
 def played(tmp_path_factory) -> Path:
     """Twenty minutes of artifacts, a zero procedure and a disconnection, logged."""
     directory = tmp_path_factory.mktemp("played")
-    config = default_config()
-    clock = ScenarioClock(utc_at_zero=UTC_AT_ZERO)
-    log = BedsideLog(
-        LogSettings.from_config(config, directory), software="test", config_hash="x",
-        clocks=clock.log_clocks(),
-    )  # fmt: skip
-    run_scenario(
-        load_scenario("artifact-storm"), ClinicalSettings.from_config(config), load_drug_table(),
-        clock=clock, log=log, until_s=1300.0,
-    )  # fmt: skip
-    log.close()
+    play_into_log(directory, "artifact-storm", ScenarioClock(utc_at_zero=UTC_AT_ZERO), 1300.0)
     return directory
 
 

@@ -13,17 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from devices.scenario import load_scenario
 from monitor.alarm_types import AlarmTransition, Category, Priority, Transition
 from monitor.bedside_log import BedsideLog, LogSettings
 from monitor.cli import main
 from monitor.clinical import TimelineEntry
-from monitor.clinical_settings import ClinicalSettings
 from monitor.config import default_config
-from monitor.drug_table import load_drug_table
 from monitor.log_reader import KINDS, LogReader, iso_utc, parse_time
 from monitor.log_store import DATABASE_NAME
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from monitor.virtual_bench import ScenarioClock
+
+from conftest import play_into_log
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 
@@ -35,16 +34,7 @@ UTC_AT_ZERO = 1.8e9  # 2027-01-15T08:00:00Z
 def log_dir(tmp_path_factory) -> Path:
     """Twenty minutes of the refractory scenario, logged."""
     directory = tmp_path_factory.mktemp("log")
-    clock = ScenarioClock(utc_at_zero=UTC_AT_ZERO)
-    log = BedsideLog(
-        LogSettings.from_config(CONFIG, directory), software="test", config_hash="x",
-        clocks=clock.log_clocks(),
-    )  # fmt: skip
-    run_scenario(
-        load_scenario("pump-silent"), ClinicalSettings.from_config(CONFIG), load_drug_table(),
-        clock=clock, log=log, until_s=1300.0,
-    )  # fmt: skip
-    log.close()
+    play_into_log(directory, "pump-silent", ScenarioClock(utc_at_zero=UTC_AT_ZERO), 1300.0)
     return directory
 
 

@@ -21,24 +21,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 from mqtt_broker import TestBroker, free_port
 from tmux_pane import TmuxPane
 
-from devices.scenario import load_scenario
 from monitor import core
-from monitor.bedside_log import BedsideLog, LogSettings
-from monitor.clinical_settings import ClinicalSettings
 from monitor.config import default_config
-from monitor.drug_table import load_drug_table
 from monitor.log_reader import LogReader, LogRow
 from monitor.network.bed_messages import ActiveAlarms, BedIdentity
 from monitor.network.central_station import CentralStation
 from monitor.network.forwarder import Forwarder
 from monitor.network.mqtt_link import MqttSettings, encode
 from monitor.network.publishing import NetworkPlan
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from monitor.virtual_bench import ScenarioClock
+
+from conftest import play_into_log
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 # `monitor run` refuses the pure-Python core (as in test_run.py); the compiled run covers it.
@@ -75,17 +72,7 @@ def private_broker(tmp_path) -> TestBroker:
 
 def play(log_dir: Path, until_s: float, start_s: float = 0.0) -> None:
     """The scenario from ``start_s`` to ``until_s``, logged (a second call is a restart)."""
-    config = default_config()
-    clock = ScenarioClock(start_s, utc_at_zero=UTC_AT_ZERO)
-    log = BedsideLog(
-        LogSettings.from_config(config, log_dir), software="test", config_hash="x",
-        clocks=clock.log_clocks(),
-    )  # fmt: skip
-    run_scenario(
-        load_scenario(SCENARIO), ClinicalSettings.from_config(config), load_drug_table(),
-        clock=clock, log=log, until_s=until_s,
-    )  # fmt: skip
-    log.close()
+    play_into_log(log_dir, SCENARIO, ScenarioClock(start_s, utc_at_zero=UTC_AT_ZERO), until_s)
 
 
 @pytest.fixture(scope="module")
@@ -243,11 +230,7 @@ def test_a_wrong_password_is_refused_and_said(broker, played, tmp_path):
 
 def test_a_bed_cannot_write_into_another_beds_topic(broker, tmp_path):
     watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
-    intruder = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bed05-intruder")
-    intruder.tls_set(ca_certs=str(broker.ca_file))
-    intruder.username_pw_set("bed05", "pw-bed05")
-    intruder.connect("127.0.0.1", broker.port)
-    intruder.loop_start()
+    intruder = broker.raw_client("bed05", "bed05-intruder")
     try:
         status = {"v": 1, "id": "x", "online": True, "unit": "icu"}
         forged = intruder.publish(
@@ -314,11 +297,7 @@ def test_a_slow_consumer_does_not_hold_the_bed_back(broker, played, tmp_path):
 
 def test_a_rogue_clients_garbage_is_ignored_and_counted(broker, tmp_path):
     watcher = Watcher(station_settings(broker, tmp_path), f"central-{time.monotonic_ns()}")
-    rogue = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="rogue")
-    rogue.tls_set(ca_certs=str(broker.ca_file))
-    rogue.username_pw_set("rogue", "pw-rogue")
-    rogue.connect("127.0.0.1", broker.port)
-    rogue.loop_start()
+    rogue = broker.raw_client("rogue", "rogue")
     try:
         garbage = [
             ("monitor/icu/rogue/numerics", b"\xff\xfe not json"),
@@ -484,11 +463,7 @@ def test_the_central_station_on_a_real_terminal_shows_the_most_urgent_bed_first(
     if shutil.which("tmux") is None:
         pytest.fail("tmux is not installed (Debian: apt-get install tmux); CI installs it")
     quiet = forwarder(broker, "bed13", bed_log(played, tmp_path), tmp_path)
-    urgent = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bed14-test")
-    urgent.tls_set(ca_certs=str(broker.ca_file))
-    urgent.username_pw_set("bed14", "pw-bed14")
-    urgent.connect("127.0.0.1", broker.port)
-    urgent.loop_start()
+    urgent = broker.raw_client("bed14", "bed14-test")
     bed = BedIdentity("icu", "bed14", "test-log")
     standing = ActiveAlarms()
     standing.apply(

@@ -7,32 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from devices.scenario import load_scenario
-from monitor.bedside_log import BedsideLog, LogSettings, start_admission
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.drug_table import load_drug_table
+from monitor.bedside_log import start_admission
 from monitor.network.outbox import BATCH_ROWS, Outbox
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from monitor.virtual_bench import ScenarioClock
+
+from conftest import play_into_log
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 
-CONFIG = default_config()
 UTC_AT_ZERO = 1.8e9
 KINDS = ("trend", "state", "alarm")
 DAY_S = 86400.0
-
-
-def logged(directory: Path, clock: ScenarioClock, until_s: float) -> None:
-    log = BedsideLog(
-        LogSettings.from_config(CONFIG, directory), software="test", config_hash="x",
-        clocks=clock.log_clocks(),
-    )  # fmt: skip
-    run_scenario(
-        load_scenario("pump-silent"), ClinicalSettings.from_config(CONFIG), load_drug_table(),
-        clock=clock, log=log, until_s=until_s,
-    )  # fmt: skip
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +25,9 @@ def two_admissions(tmp_path_factory) -> Path:
     """Ten minutes of one patient, then twenty of the next, in one log."""
     directory = tmp_path_factory.mktemp("log")
     clock = ScenarioClock(utc_at_zero=UTC_AT_ZERO)
-    logged(directory, clock, 600.0)
+    play_into_log(directory, "pump-silent", clock, 600.0)
     start_admission(directory, 70.0, "test")
-    logged(directory, ScenarioClock(utc_at_zero=UTC_AT_ZERO + 700.0), 1300.0)
+    play_into_log(directory, "pump-silent", ScenarioClock(utc_at_zero=UTC_AT_ZERO + 700.0), 1300.0)
     return directory
 
 
