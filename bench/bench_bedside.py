@@ -59,6 +59,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+from process_stats import cpu_seconds, nearest_rank
 from provenance import command_line, machine_line
 
 from devices.scenario import ArtifactSpec, Scenario, load_scenario
@@ -82,7 +83,6 @@ from monitor.virtual_bench import ScenarioClock, run_scenario
 
 SOAK_SCENARIO = Path(__file__).resolve().with_name("soak-24h.toml")
 SAMPLE_RATE_HZ = 1000  # the scenario's, and the monitor's configuration
-CLOCK_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 STARTUP_S = 10.0  # from the monitor's launch to the window: imports, ports, first beats
 SIM_HOLD_S = 2.0  # the simulator keeps its ports open this long after the end
 TMUX_TIMEOUT_S = 20.0  # one tmux command
@@ -111,14 +111,6 @@ def soak_scenario() -> Scenario:
 
 
 # --- /proc -----------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int, task: int | None = None) -> float:
-    """utime + stime of a process (all its threads), or of one of its threads, from /proc."""
-    path = f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat"
-    with open(path) as f:
-        fields = f.read().rsplit(")", 1)[1].split()  # the name may hold spaces and brackets
-    return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S  # fields 14 and 15 of stat
 
 
 def threads_cpu(pid: int) -> dict[int, float]:
@@ -588,9 +580,7 @@ class Soak:
 
     simulated_s: float
     wall_s: float
-    rss_first_hour_mib: float
-    rss_end_mib: float
-    rss_by_hour_mib: list[float]
+    rss_by_hour_mib: list[float]  # sampled mid-run at the end of each simulated hour
     hwm_mib: float
     crash: tuple[float, str] | None  # scenario time, what the monitor's loop raised
     raised_published: int  # handed to record_entries: the timeline
@@ -666,7 +656,6 @@ def soak(until_s: float) -> Soak:
             )  # fmt: skip
         except Exception as exc:  # what `monitor run` would die of
             crash = (clock.now_s, crash_text(exc))
-        rss_end = status_mib("VmRSS")  # before closing: what a running monitor holds
         expected = [
             "log-writer",
             "alarm-sink-supervisor",
@@ -693,8 +682,6 @@ def soak(until_s: float) -> Soak:
     return Soak(
         simulated_s=clock.now_s,
         wall_s=wall,
-        rss_first_hour_mib=rss_by_hour[0] if rss_by_hour else math.nan,
-        rss_end_mib=rss_end,
         rss_by_hour_mib=rss_by_hour,
         hwm_mib=status_mib("VmHWM"),
         crash=crash,
@@ -721,11 +708,6 @@ def soak(until_s: float) -> Soak:
 
 def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
-
-
-def pct(values: np.ndarray, q: float) -> float:
-    """Nearest rank, never interpolated: from a hundred alarms, one slow commit must show."""
-    return float(np.percentile(values, q, method="higher")) if len(values) else math.nan
 
 
 def table_rows(
@@ -760,18 +742,22 @@ def table_rows(
         add("simulator CPU (feeds it; not the monitor)", f"{np.mean(sims):.2f}% of a core")
     n = len(latency.to_log)
     for label, values in (("log commit", latency.to_log), ("outputs (spy sink)", latency.to_sinks)):
-        p99 = pct(values, 99)
+        p99 = nearest_rank(values, 99)
         add(
             f"alarm latency to {label}, median / p99 (nearest rank)",
-            f"{pct(values, 50):.1f} / {p99:.1f} ms (max {np.max(values, initial=0):.1f}; "
+            f"{nearest_rank(values, 50):.1f} / {p99:.1f} ms (max {np.max(values, initial=0):.1f}; "
             f"{n} transitions)",
             f"p99 < {TARGET_LATENCY_MS:g} ms",
             n > 0 and p99 < TARGET_LATENCY_MS,
         )
-    growth = soaked.rss_end_mib - soaked.rss_first_hour_mib
+    # Hour against hour, both sampled mid-run: once the run returns, its transient
+    # buffers are gone too, and a reading then is no like-for-like.
+    hourly = soaked.rss_by_hour_mib
+    first, last = (hourly[0], hourly[-1]) if hourly else (math.nan, math.nan)
+    growth = last - first
     add(
-        f"soak {soak_hours:g} h: VmRSS after 1 h / at the end",
-        f"{soaked.rss_first_hour_mib:.1f} / {soaked.rss_end_mib:.1f} MiB ({growth:+.1f})",
+        f"soak {soak_hours:g} h: VmRSS after the first / the last simulated hour",
+        f"{first:.1f} / {last:.1f} MiB ({growth:+.1f})",
         f"grows {TARGET_GROWTH_MIB:g} MiB at most",
         growth <= TARGET_GROWTH_MIB,  # a fall is no leak
     )
@@ -823,7 +809,7 @@ def print_notes(live: list[LiveCost], latency: Latency, soaked: Soak) -> None:
         )
 
     def spread(values: np.ndarray) -> str:
-        return f"median {pct(values, 50):.2f}, p99 {pct(values, 99):.2f}"
+        return f"median {nearest_rank(values, 50):.2f}, p99 {nearest_rank(values, 99):.2f}"
 
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(latency.kinds.items()))
     print(

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from process_stats import cpu_seconds, nearest_rank
 from provenance import command_line, machine_line
 
 from monitor.config import default_config
@@ -66,14 +67,8 @@ class Level:
     beds_cpu_pct: float = math.nan  # the simulated beds' processes, all together
 
     def keeps_up(self) -> bool:
-        p99 = percentile(self.alarm_latency_s, 99)
+        p99 = nearest_rank(self.alarm_latency_s, 99)
         return self.shown >= self.offered and not math.isnan(p99) and p99 < KEEP_UP_P99_S
-
-
-def percentile(values: np.ndarray | None, q: float) -> float:
-    if values is None or not len(values):
-        return math.nan
-    return float(np.percentile(values, q, method="higher"))
 
 
 def trend_row(rowid: int) -> LogRow:
@@ -162,12 +157,6 @@ def _settings(port: int, ca: str, user: str, password: str | None = None) -> Mqt
     return settings
 
 
-def process_cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(
     beds: int, port: int, ca: str, acceleration: float, seconds: float, width: int, broker: int
 ) -> Level:
@@ -200,13 +189,13 @@ def measure(
         pipes.append(ours)
         workers.append(worker)
     started, station_before = time.monotonic(), time.process_time()
-    broker_before, children_before = process_cpu_s(broker), _children_cpu_s()
+    broker_before, children_before = cpu_seconds(broker), _children_cpu_s()
     level.offered = sum(pipe.recv() for pipe in pipes)
     for worker in workers:
         worker.join()
     wall = time.monotonic() - started
     level.station_cpu_pct = 100.0 * (time.process_time() - station_before) / wall
-    level.broker_cpu_pct = 100.0 * (process_cpu_s(broker) - broker_before) / wall
+    level.broker_cpu_pct = 100.0 * (cpu_seconds(broker) - broker_before) / wall
     level.beds_cpu_pct = 100.0 * (_children_cpu_s() - children_before) / wall
     deadline = time.monotonic() + DRAIN_S
     while station.counts()["accepted"] - accepted_before < level.offered:
@@ -262,8 +251,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(
                     f"| {beds} | {beds * args.acceleration:.0f} | "
                     f"{level.offered / args.window_s:.0f} | {level.shown / args.window_s:.0f} | "
-                    f"{1000 * percentile(level.alarm_latency_s, 50):.1f} / "
-                    f"{1000 * percentile(level.alarm_latency_s, 99):.1f} | "
+                    f"{1000 * nearest_rank(level.alarm_latency_s, 50):.1f} / "
+                    f"{1000 * nearest_rank(level.alarm_latency_s, 99):.1f} | "
                     f"{level.station_cpu_pct:.0f} / {level.broker_cpu_pct:.0f} / "
                     f"{level.beds_cpu_pct:.0f} | {'yes' if level.keeps_up() else 'NO'} |",
                     flush=True,
