@@ -1,7 +1,7 @@
 """Accuracy of the beat core on the recordings in tests/data and on synthetic ABP, as Markdown.
 
 Real records are scored against PhysioNet's wabp onsets with the functions the
-tests use (``monitor.validation``), at the native rate and resampled; synthetic
+tests use (``monitor.analysis.validation``), at the native rate and resampled; synthetic
 records against the generator's exact beat MAPs. Figures are reported, never
 asserted: the thresholds live in ``tests/test_beat_accuracy_real.py``.
 
@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.abp_waveform import SyntheticAbp, synthesize_abp
+from devices.simulation.abp_waveform import SyntheticAbp, synthesize_abp
 from monitor import core
-from monitor.beat_types import EventKind
-from monitor.validation import (
+from monitor.analysis.validation import (
     ReferenceRecord,
     load_reference_record,
     match_onsets,
@@ -34,6 +33,7 @@ from monitor.validation import (
     run_detector,
     score_beats,
 )
+from monitor.core.beat_types import EventKind
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 #: Records that are mostly a flat or disconnected line; wabp's onsets there are spurious.
@@ -206,7 +206,8 @@ def print_synthetic(quick: bool) -> None:
     print("### Synthetic records: MAP against the generator's exact beat MAP")
     print()
     print(
-        "devices.abp_waveform.synthesize_abp (seed 0, 0.3 mmHg noise, 4 mmHg breathing swing); "
+        "devices.simulation.abp_waveform.synthesize_abp "
+        "(seed 0, 0.3 mmHg noise, 4 mmHg breathing swing); "
         f"scored like the real records, from {SKIP_S:g} s on, against the generator's onsets; "
         "MAP error of matched clean beats against the exact mean of the noise-free beat."
     )
@@ -242,8 +243,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"numpy {np.__version__}"
     )
     print(
-        f"- scoring: monitor.validation.score_beats; first {SKIP_S:g} s not scored; onsets match "
-        f"within {1000 * WINDOW_S:g} ms; records resampled by monitor.validation.resample_record"
+        f"- scoring: monitor.analysis.validation.score_beats; first {SKIP_S:g} s not scored; "
+        f"onsets match within {1000 * WINDOW_S:g} ms; records resampled by "
+        "monitor.analysis.validation.resample_record"
     )
     print()
     names = record_names()

@@ -62,24 +62,24 @@ import numpy as np
 from process_stats import cpu_seconds, nearest_rank
 from provenance import command_line, machine_line
 
-from devices.scenario import ArtifactSpec, Scenario, load_scenario
-from devices.simulator import ScenarioPlayer, play
-from devices.virtual_ports import VirtualPort
+from devices.simulation.scenario import ArtifactSpec, Scenario, load_scenario
+from devices.simulation.simulator import ScenarioPlayer, play
+from devices.simulation.virtual_ports import VirtualPort
 from monitor import core
-from monitor import live as live_module
-from monitor.alarm_fanout import SinkFanout
-from monitor.alarm_output import AlarmSink
-from monitor.alarm_sinks import TerminalSink, build_sinks
-from monitor.alarm_types import AlarmTransition
-from monitor.bedside_log import BedsideLog, LogSettings, start_admission
-from monitor.bedside_view import clock_text
-from monitor.clinical import TimelineEntry
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.drug_table import load_drug_table
-from monitor.live import LiveMonitor
-from monitor.log_store import DATABASE_NAME
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from monitor.alarm_outputs.configured import TerminalSink, build_sinks
+from monitor.alarm_outputs.fanout import SinkFanout
+from monitor.alarm_outputs.sink import AlarmSink
+from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
+from monitor.bedside import live as live_module
+from monitor.bedside.live import LiveMonitor
+from monitor.bedside.view import clock_text
+from monitor.clinical.alarm_types import AlarmTransition
+from monitor.clinical.engine import TimelineEntry
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
+from monitor.configuration.drug_table import load_drug_table
+from monitor.log.store import DATABASE_NAME
+from monitor.log.writer import BedsideLog, LogSettings, start_admission
 
 SOAK_SCENARIO = Path(__file__).resolve().with_name("soak-24h.toml")
 SAMPLE_RATE_HZ = 1000  # the scenario's, and the monitor's configuration

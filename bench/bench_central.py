@@ -40,8 +40,8 @@ import numpy as np
 from process_stats import cpu_seconds, nearest_rank
 from provenance import command_line, machine_line
 
-from monitor.config import default_config
-from monitor.log_reader import LogRow
+from monitor.configuration.config import default_config
+from monitor.log.reader import LogRow
 from monitor.network import bed_messages
 from monitor.network.bed_messages import ActiveAlarms, BedIdentity
 from monitor.network.central_station import CentralStation

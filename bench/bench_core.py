@@ -31,7 +31,7 @@ except ImportError as exc:
         f"compiled core not importable ({exc}): build it with "
         "`pip install -e . --no-build-isolation`"
     ) from None
-from monitor.beat_detector_py import BeatDetector as ReferenceBeatDetector
+from monitor.core.beat_detector_py import BeatDetector as ReferenceBeatDetector
 
 RECORD = "cliffordlab_TestICUdata"
 RECORD_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / RECORD / "abp.csv.gz"

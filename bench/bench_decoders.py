@@ -25,23 +25,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from provenance import command_line, machine_line
 
-from devices.abp_waveform import synthesize_abp
-from devices.decoding import Decoder
-from devices.pump_protocol import (
-    PumpHeartbeat,
-    PumpLineDecoder,
-    PumpReport,
-    PumpSentence,
-    PumpState,
-    encode_heartbeat,
-    encode_report,
-)
-from devices.transducer_protocol import (
+from devices.protocols.decoding import Decoder
+from devices.protocols.pump import PumpLineDecoder, encode_heartbeat, encode_report
+from devices.protocols.transducer import (
     AsciiTransducerDecoder,
     BinaryTransducerDecoder,
     encode_ascii,
     encode_frame,
 )
+from devices.readings import PumpHeartbeat, PumpReport, PumpSentence, PumpState
+from devices.simulation.abp_waveform import synthesize_abp
 
 FS = 1000  # Hz, the transducer's sample rate
 FRAME_SAMPLES = 25  # samples per frame, 40 frames/s: what a front end sends

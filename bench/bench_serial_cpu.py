@@ -34,15 +34,17 @@ import numpy as np
 import serial
 from provenance import command_line, machine_line
 
-from devices.abp_waveform import synthesize_abp
-from devices.decoding import Decoder
-from devices.transducer_protocol import AsciiTransducerDecoder, BinaryTransducerDecoder
-from devices.virtual_ports import VirtualPort
+from devices.protocols.decoding import Decoder
+from devices.protocols.transducer import AsciiTransducerDecoder, BinaryTransducerDecoder
+from devices.readings import SampleBlock
+from devices.simulation.abp_waveform import synthesize_abp
+from devices.simulation.virtual_ports import VirtualPort
 from monitor import core
-from monitor.beat_stream import BeatStream
-from monitor.device_input import DeviceEvent, DeviceInput, SampleBlock
-from monitor.drug_table import load_drug_table
-from monitor.serial_link import PortSettings
+from monitor.configuration.drug_table import load_drug_table
+from monitor.core.beat_stream import BeatStream
+from monitor.edge.device_input import DeviceInput
+from monitor.edge.input_items import DeviceEvent
+from monitor.edge.serial_link import PortSettings
 
 FS = 1000  # Hz, the transducer's sample rate
 FRAME_SAMPLES = round(FS / 25)  # 40 ms per frame, as replay_front_end sends

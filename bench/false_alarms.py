@@ -2,9 +2,9 @@
 
 Cases: the ``artifact-storm`` scenario (45 min of a stable patient, MAP 80,
 every arterial-line and wire artifact), played through the live input path
-by ``monitor.virtual_bench.run_scenario`` with the packaged settings; and
+by ``monitor.analysis.virtual_bench.run_scenario`` with the packaged settings; and
 every real recording in ``tests/data`` (``*/abp.csv.gz``), read as
-``monitor analyze`` reads it and run through ``monitor.analyze.analyze``
+``monitor analyze`` reads it and run through ``monitor.analysis.analyze.analyze``
 with no pump file and a weight of 70 kg.
 
 Three counts per case:
@@ -49,15 +49,17 @@ from pathlib import Path
 import numpy as np
 from provenance import command_line, machine_line
 
-from devices.scenario import load_scenario
-from monitor.analyze import analyze
-from monitor.clinical import PHYSIOLOGICAL, TimelineEntry
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.device_input import InputItem, SampleBlock
-from monitor.drug_table import load_drug_table
-from monitor.records import read_recording
-from monitor.virtual_bench import run_scenario
+from devices.readings import SampleBlock
+from devices.simulation.scenario import load_scenario
+from monitor.analysis.analyze import analyze
+from monitor.analysis.records import read_recording
+from monitor.analysis.virtual_bench import run_scenario
+from monitor.clinical.alarm_types import PHYSIOLOGICAL
+from monitor.clinical.engine import TimelineEntry
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
+from monitor.configuration.drug_table import load_drug_table
+from monitor.edge.input_items import InputItem
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 SCENARIO = "artifact-storm"

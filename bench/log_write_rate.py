@@ -5,7 +5,7 @@ cannot show the write rate: one simulated hour played in seconds is a
 handful of commits. Each configuration here therefore runs a monitor in
 real time, in its own process (the kernel counts I/O per process): the
 ``septic-refractory`` scenario resampled to 1000 Hz (100-sample frames),
-played through the live input path by ``monitor.virtual_bench``, paced to
+played through the live input path by ``monitor.analysis.virtual_bench``, paced to
 the wall clock, logging into a fresh directory with the packaged settings
 plus the variant's changes. The configurations run side by side; each
 uses a few per cent of a core.
@@ -43,14 +43,14 @@ from pathlib import Path
 
 from provenance import command_line, machine_line
 
-from devices.scenario import Scenario, load_scenario
-from monitor.bedside_log import BedsideLog, LogSettings
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.device_input import InputItem
-from monitor.drug_table import load_drug_table
-from monitor.log_store import DATABASE_NAME
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from devices.simulation.scenario import Scenario, load_scenario
+from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
+from monitor.configuration.drug_table import load_drug_table
+from monitor.edge.input_items import InputItem
+from monitor.log.store import DATABASE_NAME
+from monitor.log.writer import BedsideLog, LogSettings
 
 SCENARIO = "septic-refractory"
 SAMPLE_RATE_HZ = 1000

@@ -19,8 +19,8 @@ import numpy as np
 
 cimport numpy as cnp
 
-from monitor.beat_detector_py import as_sample_array, check_sampling_rate
-from monitor.beat_types import (
+from monitor.core.beat_detector_py import as_sample_array, check_sampling_rate
+from monitor.core.beat_types import (
     BEAT_DTYPE,
     EVENT_DTYPE,
     DetectorOutput,
@@ -38,7 +38,7 @@ cdef extern from "numpy/arrayobject.h":
         cnp.npy_intp* strides, void* data, int flags, object obj
     )
 
-# Quality bits and event kinds, as in monitor.beat_types.
+# Quality bits and event kinds, as in monitor.core.beat_types.
 DEF Q_GAP = 1
 DEF Q_FLUSH = 2
 DEF Q_ZEROING = 4

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from devices.scenario import load_scenario
-from monitor import config
+from devices.simulation.scenario import load_scenario
 from monitor._beat_detector import BeatDetector as CompiledBeatDetector
-from monitor.beat_detector_py import BeatDetector as ReferenceBeatDetector
-from monitor.bedside_log import BedsideLog, LogSettings
-from monitor.clinical_settings import ClinicalSettings
-from monitor.drug_table import load_drug_table
-from monitor.validation import ReferenceRecord, load_reference_record
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from monitor.analysis.validation import ReferenceRecord, load_reference_record
+from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration import config
+from monitor.configuration.drug_table import load_drug_table
+from monitor.core.beat_detector_py import BeatDetector as ReferenceBeatDetector
+from monitor.log.writer import BedsideLog, LogSettings
 
 DATA = Path(__file__).parent / "data"
 

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.abp_waveform import AbpGenerator, SyntheticAbp, beat_template, synthesize_abp
+from devices.simulation.abp_waveform import (
+    AbpGenerator,
+    SyntheticAbp,
+    beat_template,
+    synthesize_abp,
+)
 
 
 def _beat_means_by_trapezoid(record: SyntheticAbp) -> np.ndarray:

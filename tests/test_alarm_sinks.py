@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alarm_audio import AudioSink
-from monitor.alarm_command import CommandSink, transition_json
-from monitor.alarm_fanout import SinkFanout
-from monitor.alarm_gpio import GpioSink, gpio_mode
-from monitor.alarm_output import AlarmSink, SinkError
-from monitor.alarm_sinks import TerminalSink, build_sinks, format_transition
-from monitor.alarm_types import (
+from monitor.alarm_outputs.audio import AudioSink
+from monitor.alarm_outputs.command import CommandSink, transition_json
+from monitor.alarm_outputs.configured import TerminalSink, build_sinks, format_transition
+from monitor.alarm_outputs.fanout import SinkFanout
+from monitor.alarm_outputs.gpio import GpioSink, gpio_mode
+from monitor.alarm_outputs.sink import AlarmSink, SinkError
+from monitor.clinical.alarm_types import (
     ActiveAlarm,
     AlarmTransition,
     Annunciation,
@@ -737,7 +737,7 @@ SETTINGS = {
 
 
 def test_build_sinks_reads_the_packaged_defaults(tmp_path, monkeypatch):
-    from monitor.config import default_config
+    from monitor.configuration.config import default_config
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no player: the test machine stays quiet
     sinks = build_sinks(default_config(), io.StringIO(), tmp_path)

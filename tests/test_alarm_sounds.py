@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from monitor.alarm_sounds import (
+from monitor.alarm_outputs.sounds import (
     burst,
     burst_duration_s,
     fundamental_hz,
@@ -16,7 +16,7 @@ from monitor.alarm_sounds import (
     repeat_interval_s,
     write_wav,
 )
-from monitor.alarm_types import Priority
+from monitor.clinical.alarm_types import Priority
 
 FS = 16000
 ALARM_PRIORITIES = (Priority.HIGH, Priority.MEDIUM, Priority.LOW)

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.alarm_types import AlarmTransition, Annunciation, Category, Priority, Transition
-from monitor.alarms import AlarmManager, AlarmSpec, Condition
-from monitor.clinical import alarm_specs
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
+from monitor.clinical.alarm_types import (
+    AlarmTransition,
+    Annunciation,
+    Category,
+    Priority,
+    Transition,
+)
+from monitor.clinical.alarms import AlarmManager, AlarmSpec, Condition
+from monitor.clinical.engine import alarm_specs
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
 
 CLINICAL = ClinicalSettings.from_config(default_config())
 SETTINGS = CLINICAL.alarms

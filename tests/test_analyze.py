@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.abp_waveform import synthesize_abp
-from devices.scenario import STATE_NAMES
+from devices.simulation.abp_waveform import synthesize_abp
+from devices.simulation.scenario import STATE_NAMES
 from monitor import cli
-from monitor.analyze import PUMP_COLUMNS, TIMELINE_COLUMNS
+from monitor.analysis.analyze import PUMP_COLUMNS, TIMELINE_COLUMNS
 
 from conftest import DATA
 

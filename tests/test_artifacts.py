@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices import artifacts
-from devices.abp_waveform import synthesize_abp
+from devices.simulation import artifacts
+from devices.simulation.abp_waveform import synthesize_abp
 
 FS = 250.0
 RECORD = synthesize_abp(30.0, FS, pulse_pressure_mmhg=45.0, seed=1).samples

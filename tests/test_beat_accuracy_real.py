@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.beat_types import EventKind
-from monitor.validation import in_intervals, resample_record, run_detector, score_beats
+from monitor.analysis.validation import in_intervals, resample_record, run_detector, score_beats
+from monitor.core.beat_types import EventKind
 
 from conftest import FLAT_LINE_RECORDS, PULSATILE_RECORDS, reference_record
 

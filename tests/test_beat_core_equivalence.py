@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from devices import artifacts
-from devices.abp_waveform import synthesize_abp
+from devices.simulation import artifacts
+from devices.simulation.abp_waveform import synthesize_abp
 from monitor import core
-from monitor.validation import resample_record, run_detector
+from monitor.analysis.validation import resample_record, run_detector
 
 from conftest import ALL_RECORDS, CompiledBeatDetector, ReferenceBeatDetector, reference_record
 

@@ -1,7 +1,7 @@
 """Per-beat quality and no-pulse events on signals with known truth.
 
-Artifacts are injected with ``devices.artifacts`` into synthetic pressure
-from ``devices.abp_waveform``; each test names the behaviour a clinician or
+Artifacts are injected with ``devices.simulation.artifacts`` into synthetic pressure
+from ``devices.simulation.abp_waveform``; each test names the behaviour a clinician or
 the alarm layer relies on.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices import artifacts
-from devices.abp_waveform import synthesize_abp
-from monitor.beat_types import EventKind, Quality, quality_names
-from monitor.validation import match_onsets, run_detector
+from devices.simulation import artifacts
+from devices.simulation.abp_waveform import synthesize_abp
+from monitor.analysis.validation import match_onsets, run_detector
+from monitor.core.beat_types import EventKind, Quality, quality_names
 
 FS = 250.0
 BASE = synthesize_abp(60.0, FS, map_mmhg=75.0, pulse_pressure_mmhg=40.0, seed=1).samples

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.abp_waveform import synthesize_abp
-from devices.transducer_protocol import TransducerStatus
+from devices.readings import SampleBlock, TransducerStatus
+from devices.simulation.abp_waveform import synthesize_abp
 from monitor import core
-from monitor.beat_stream import BeatStream
-from monitor.beat_types import Quality
-from monitor.device_input import SampleBlock
+from monitor.core.beat_stream import BeatStream
+from monitor.core.beat_types import Quality
 
 FS = 250
 

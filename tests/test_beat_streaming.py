@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices import artifacts
-from devices.abp_waveform import synthesize_abp
-from monitor.validation import run_detector
+from devices.simulation import artifacts
+from devices.simulation.abp_waveform import synthesize_abp
+from monitor.analysis.validation import run_detector
 
 from conftest import BOTH_CORES, reference_record
 

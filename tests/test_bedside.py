@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from devices.scenario import load_scenario
-from monitor.alarm_fanout import SinkFanout
-from monitor.alarm_output import AlarmSink
-from monitor.alarm_types import AlarmTransition
-from monitor.bedside import Bedside
-from monitor.bedside_log import BedsideLog, LogSettings
-from monitor.clinical import EVALUATE_EVERY_S
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.drug_table import load_drug_table
-from monitor.log_store import DATABASE_NAME
-from monitor.pipeline import MonitorPipeline
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from devices.simulation.scenario import load_scenario
+from monitor.alarm_outputs.fanout import SinkFanout
+from monitor.alarm_outputs.sink import AlarmSink
+from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
+from monitor.bedside.chain import Bedside
+from monitor.clinical.alarm_types import AlarmTransition
+from monitor.clinical.engine import EVALUATE_EVERY_S
+from monitor.clinical.pipeline import MonitorPipeline
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
+from monitor.configuration.drug_table import load_drug_table
+from monitor.log.store import DATABASE_NAME
+from monitor.log.writer import BedsideLog, LogSettings
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 

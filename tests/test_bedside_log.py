@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alarm_types import AlarmTransition, Category, Priority, Transition
-from monitor.bedside_log import BedsideLog, Clocks, LogSettings
-from monitor.clinical import TimelineEntry
-from monitor.log_schema import APPLICATION_ID, SCHEMA_VERSION, migrate
-from monitor.log_store import DATABASE_NAME, LogError
-from monitor.trends import TrendPoint
+from monitor.clinical.alarm_types import AlarmTransition, Category, Priority, Transition
+from monitor.clinical.engine import TimelineEntry
+from monitor.clinical.trends import TrendPoint
+from monitor.log.schema import APPLICATION_ID, SCHEMA_VERSION, migrate
+from monitor.log.store import DATABASE_NAME, LogError
+from monitor.log.writer import BedsideLog, Clocks, LogSettings
 
 UTC0 = 1.8e9
 
@@ -315,10 +315,10 @@ TINY_FS_CHILD = textwrap.dedent(
     """
     import json, shutil, sys, time
     from pathlib import Path
-    from monitor.alarm_types import AlarmTransition, Category, Priority, Transition
-    from monitor.bedside_log import BedsideLog, LogSettings
-    from monitor.clinical import TimelineEntry
-    from monitor.trends import TrendPoint
+    from monitor.clinical.alarm_types import AlarmTransition, Category, Priority, Transition
+    from monitor.log.writer import BedsideLog, LogSettings
+    from monitor.clinical.engine import TimelineEntry
+    from monitor.clinical.trends import TrendPoint
 
     disk, out = Path(sys.argv[1]), Path(sys.argv[2])
     (disk / "filler").write_bytes(bytes(3 * 2**20))  # 12 MB disk, 8 MB reserve: ~1 MB spare
@@ -390,10 +390,10 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from monitor.alarm_types import AlarmTransition, Category, Priority, Transition
-    from monitor.bedside_log import BedsideLog, LogSettings
-    from monitor.clinical import TimelineEntry
-    from monitor.trends import TrendPoint
+    from monitor.clinical.alarm_types import AlarmTransition, Category, Priority, Transition
+    from monitor.log.writer import BedsideLog, LogSettings
+    from monitor.clinical.engine import TimelineEntry
+    from monitor.clinical.trends import TrendPoint
 
     run = sys.argv[2]
     log = BedsideLog(

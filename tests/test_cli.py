@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.abp_waveform import synthesize_abp
+from devices.simulation.abp_waveform import synthesize_abp
 from monitor import core
-from monitor.beat_types import QUALITY_NAMES
-from monitor.cli_args import LogfmtFormatter
-from monitor.validation import run_detector
+from monitor.analysis.validation import run_detector
+from monitor.cli.args import LogfmtFormatter
+from monitor.core.beat_types import QUALITY_NAMES
 
 from conftest import DATA, reference_record
 
@@ -294,10 +294,10 @@ def test_no_command_is_a_usage_error():
 def test_log_lines_on_stderr_are_logfmt_one_record_per_line():
     formatter = LogfmtFormatter()
     record = logging.LogRecord(
-        "monitor.live", logging.WARNING, __file__, 1, 'port "a" lost\nretrying', None, None
+        "monitor.bedside.live", logging.WARNING, __file__, 1, 'port "a" lost\nretrying', None, None
     )
     record.created, record.msecs = 1.8e9, 250.0
     assert formatter.format(record) == (
-        "time=2027-01-15T08:00:00.250Z level=warning logger=monitor.live "
+        "time=2027-01-15T08:00:00.250Z level=warning logger=monitor.bedside.live "
         'msg="port \\"a\\" lost\\nretrying"'
     )

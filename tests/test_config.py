@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor import config
 from monitor.cli import main
-from monitor.config import (
+from monitor.configuration import config
+from monitor.configuration.config import (
     PACKAGED,
     Config,
     ConfigError,

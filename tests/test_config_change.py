@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config_change import (
+from monitor.bedside.config_change import (
     BEDSIDE_FILE,
     ChangeError,
     load_bedside_config,
     set_setting,
     with_setting,
 )
-from monitor.log_store import DATABASE_NAME
+from monitor.log.store import DATABASE_NAME
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 UNIT_FILE = """\

@@ -7,18 +7,21 @@ import math
 import numpy as np
 import pytest
 
-from devices.decoding import Problem
-from devices.pump_protocol import PumpHeartbeat, PumpLineDecoder, PumpReport, PumpState
-from devices.transducer_protocol import BinaryTransducerDecoder, TransducerFrame, TransducerStatus
-from monitor.device_input import (
-    DeviceEvent,
-    DeviceEventKind,
-    DeviceInput,
-    PumpObservation,
+from devices.protocols.decoding import Problem
+from devices.protocols.pump import PumpLineDecoder
+from devices.protocols.transducer import BinaryTransducerDecoder
+from devices.readings import (
+    PumpHeartbeat,
+    PumpReport,
+    PumpState,
     SampleBlock,
+    TransducerFrame,
+    TransducerStatus,
 )
-from monitor.drug_table import load_drug_table
-from monitor.serial_link import LinkEvent, LinkEventKind, PortSettings, Received
+from monitor.configuration.drug_table import load_drug_table
+from monitor.edge.device_input import DeviceInput
+from monitor.edge.input_items import DeviceEvent, DeviceEventKind, PumpObservation
+from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortSettings, Received
 
 FS = 250
 

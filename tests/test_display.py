@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 from tmux_pane import TmuxPane
 
-from devices.transducer_protocol import TransducerStatus
+from devices.readings import SampleBlock, TransducerStatus
 from monitor import core
-from monitor.alarm_types import ActiveAlarm, Category, Priority
-from monitor.bedside_view import BedsideView, WaveformTail
-from monitor.device_input import SampleBlock
-from monitor.display_curses import (
+from monitor.bedside.view import BedsideView, WaveformTail
+from monitor.clinical.alarm_types import ActiveAlarm, Category, Priority
+from monitor.log.store import DATABASE_NAME
+from monitor.screens.curses_screen import (
     LEGEND,
     Cell,
     CursesScreen,
@@ -37,7 +37,6 @@ from monitor.display_curses import (
     terminal_can_show_curses,
     waveform_rows,
 )
-from monitor.log_store import DATABASE_NAME
 
 FS = 125.0
 PURE_PYTHON = os.environ.get(core.PURE_PYTHON_SWITCH, "") not in ("", "0")

@@ -21,12 +21,12 @@ import pytest
 from hl7.mllp import start_hl7_server
 from hl7apy.parser import parse_message
 
-from monitor.config import default_config
-from monitor.log_reader import LogReader
+from monitor.analysis.virtual_bench import ScenarioClock
+from monitor.configuration.config import default_config
+from monitor.log.reader import LogReader
 from monitor.network.forwarder import Forwarder
 from monitor.network.mqtt_link import NetworkConfigError
 from monitor.network.publishing import NetworkPlan
-from monitor.virtual_bench import ScenarioClock
 
 from conftest import play_into_log
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from monitor.alarm_types import AlarmTransition, Category, Priority, Transition
-from monitor.bedside_log import BedsideLog, LogSettings
+from monitor.analysis.virtual_bench import ScenarioClock
 from monitor.cli import main
-from monitor.clinical import TimelineEntry
-from monitor.config import default_config
-from monitor.log_reader import KINDS, LogReader, iso_utc, parse_time
-from monitor.log_store import DATABASE_NAME
-from monitor.virtual_bench import ScenarioClock
+from monitor.clinical.alarm_types import AlarmTransition, Category, Priority, Transition
+from monitor.clinical.engine import TimelineEntry
+from monitor.configuration.config import default_config
+from monitor.log.reader import KINDS, LogReader, iso_utc, parse_time
+from monitor.log.store import DATABASE_NAME
+from monitor.log.writer import BedsideLog, LogSettings
 
 from conftest import play_into_log
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from devices.infusion import DOSE_UNITS
-from devices.pump_protocol import PumpReport, PumpState
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.drug_table import load_drug_table
-from monitor.nee import NEE_UNIT, ChannelDose, ChannelState, NeeReading, NeeTracker
+from devices.readings import PumpReport, PumpState
+from monitor.clinical.nee import NEE_UNIT, ChannelDose, ChannelState, NeeReading, NeeTracker
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
+from monitor.configuration.drug_table import load_drug_table
 
 SETTINGS = ClinicalSettings.from_config(default_config())
 HOLD_S = SETTINGS.paused_hold_s

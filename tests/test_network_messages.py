@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from monitor.log_reader import LogRow
+from monitor.log.reader import LogRow
 from monitor.network import bed_messages
 from monitor.network.bed_messages import ActiveAlarms, BedIdentity
 from monitor.network.central_board import Board
-from monitor.network.central_view import CentralView, board_cells, plain_lines, tile_lines
+from monitor.screens.central_view import CentralView, board_cells, plain_lines, tile_lines
 
 BED = BedIdentity("icu", "bed07", "log-uuid")
 UTC = 1.8e9

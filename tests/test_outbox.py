@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.bedside_log import start_admission
+from monitor.analysis.virtual_bench import ScenarioClock
+from monitor.log.writer import start_admission
 from monitor.network.outbox import BATCH_ROWS, Outbox
-from monitor.virtual_bench import ScenarioClock
 
 from conftest import play_into_log
 

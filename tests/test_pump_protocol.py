@@ -12,16 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devices.infusion import CONCENTRATION_UNITS, DOSE_UNITS
-from devices.pump_protocol import (
-    MAX_SENTENCE,
-    PumpHeartbeat,
-    PumpLineDecoder,
-    PumpReport,
-    PumpSentence,
-    PumpState,
-    encode_heartbeat,
-    encode_report,
-)
+from devices.protocols.pump import MAX_SENTENCE, PumpLineDecoder, encode_heartbeat, encode_report
+from devices.readings import PumpHeartbeat, PumpReport, PumpSentence, PumpState
 
 NORAD = PumpReport(
     pump_id="ICU3-B",

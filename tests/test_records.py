@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.records import RecordError, Recording, read_recording
+from monitor.analysis.records import RecordError, Recording, read_recording
 
 DATA = Path(__file__).parent / "data"
 WFDB = DATA / "wfdb"

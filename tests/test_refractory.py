@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.map_window import MapEstimate
-from monitor.nee import NEE_UNIT, ChannelDose, ChannelState, NeeReading
-from monitor.refractory import (
+from monitor.clinical.map_window import MapEstimate
+from monitor.clinical.nee import NEE_UNIT, ChannelDose, ChannelState, NeeReading
+from monitor.clinical.refractory import (
     EpisodeChange,
     Observation,
     Phase,
@@ -26,6 +24,8 @@ from monitor.refractory import (
     classify,
     shows_recovery,
 )
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
 
 SETTINGS = ClinicalSettings.from_config(default_config()).detector
 TARGET = SETTINGS.map_target_mmhg

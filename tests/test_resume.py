@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from devices.scenario import load_scenario
-from monitor.bedside_log import BedsideLog, LogSettings
-from monitor.clinical import TimelineEntry
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.drug_table import load_drug_table
-from monitor.refractory import RefractoryDetector
-from monitor.trends import TrendPoint, TrendSampler, replay
-from monitor.virtual_bench import ScenarioClock, run_scenario
+from devices.simulation.scenario import load_scenario
+from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
+from monitor.clinical.engine import TimelineEntry
+from monitor.clinical.refractory import RefractoryDetector
+from monitor.clinical.settings import ClinicalSettings
+from monitor.clinical.trends import TrendPoint, TrendSampler, replay
+from monitor.configuration.config import default_config
+from monitor.configuration.drug_table import load_drug_table
+from monitor.log.writer import BedsideLog, LogSettings
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from devices.scenario import load_scenario
+from devices.simulation.scenario import load_scenario
 from monitor import core
-from monitor.log_store import DATABASE_NAME
+from monitor.log.store import DATABASE_NAME
 
 PURE_PYTHON = os.environ.get(core.PURE_PYTHON_SWITCH, "") not in ("", "0")
 pytestmark = pytest.mark.skipif(
@@ -205,8 +205,11 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
         def wait_for(sql: str, want: object) -> None:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and run.poll() is None:
-                if db.exists() and rows(db, sql) == want:
-                    return
+                try:
+                    if db.exists() and rows(db, sql) == want:
+                        return
+                except sqlite3.OperationalError:
+                    pass  # the file exists a moment before its schema does
                 time.sleep(0.2)
             raise AssertionError(f"{sql} never gave {want}: {rows(db, sql) if db.exists() else ''}")
 

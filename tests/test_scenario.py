@@ -12,8 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devices.infusion import rate_from_dose
-from devices.pump_protocol import HEARTBEAT_S, PumpState
-from devices.scenario import (
+from devices.protocols.pump import HEARTBEAT_S
+from devices.readings import PumpState
+from devices.simulation.scenario import (
     ALARM_NAMES,
     STATE_NAMES,
     Scenario,

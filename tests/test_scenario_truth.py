@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.pump_protocol import PumpReport
-from devices.scenario import list_scenarios, load_scenario
-from monitor.analyze import PumpRow, analyze
-from monitor.clinical_settings import ClinicalSettings
-from monitor.config import default_config
-from monitor.device_input import PumpObservation, SampleBlock
-from monitor.drug_table import load_drug_table
-from monitor.virtual_bench import BenchRun, run_scenario
+from devices.readings import PumpReport, SampleBlock
+from devices.simulation.scenario import list_scenarios, load_scenario
+from monitor.analysis.analyze import PumpRow, analyze
+from monitor.analysis.virtual_bench import BenchRun, run_scenario
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import default_config
+from monitor.configuration.drug_table import load_drug_table
+from monitor.edge.input_items import PumpObservation
 
 SETTINGS = ClinicalSettings.from_config(default_config())
 DRUGS = load_drug_table()

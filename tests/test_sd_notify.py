@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from monitor import sd_notify
-from monitor.sd_notify import WATCHDOG_RETRY_S, Watchdog, notify, watchdog_interval_s
+from monitor.bedside import sd_notify
+from monitor.bedside.sd_notify import WATCHDOG_RETRY_S, Watchdog, notify, watchdog_interval_s
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ def test_an_unreachable_socket_gives_false_without_raising(make_name, tmp_path):
 
 def test_failures_are_logged_once_per_socket(tmp_path, caplog):
     env = {"NOTIFY_SOCKET": str(tmp_path / "absent.sock")}
-    with caplog.at_level(logging.WARNING, logger="monitor.sd_notify"):
+    with caplog.at_level(logging.WARNING, logger="monitor.bedside.sd_notify"):
         for _ in range(3):
             assert notify("WATCHDOG=1", env=env) is False
     assert len(caplog.records) == 1

@@ -13,19 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.replay import ReplayPlayer, replay_front_end
-from devices.simulator import play
-from devices.transducer_protocol import (
+from devices.protocols.transducer import (
     AsciiTransducerDecoder,
     BinaryTransducerDecoder,
     encode_frame,
 )
-from devices.virtual_ports import VirtualPort
+from devices.readings import SampleBlock
+from devices.simulation.replay import ReplayPlayer, replay_front_end
+from devices.simulation.simulator import play
+from devices.simulation.virtual_ports import VirtualPort
 from monitor import core
-from monitor.beat_stream import BeatStream
-from monitor.device_input import DeviceEvent, DeviceEventKind, DeviceInput, SampleBlock
-from monitor.drug_table import load_drug_table
-from monitor.serial_link import PortSettings
+from monitor.configuration.drug_table import load_drug_table
+from monitor.core.beat_stream import BeatStream
+from monitor.edge.device_input import DeviceInput
+from monitor.edge.input_items import DeviceEvent, DeviceEventKind
+from monitor.edge.serial_link import PortSettings
 
 from conftest import reference_record
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import serial
 
-from devices.transducer_protocol import BinaryTransducerDecoder, encode_frame
-from devices.virtual_ports import VirtualPort
-from monitor.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
+from devices.protocols.transducer import BinaryTransducerDecoder, encode_frame
+from devices.simulation.virtual_ports import VirtualPort
+from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
 
 FAST_RETRY = (0.05, 0.2)
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.pump_protocol import PumpLineDecoder, PumpReport
-from devices.replay import ReplayPlayer, replay_front_end
-from devices.scenario import load_scenario
-from devices.simulator import TRANSDUCER, ScenarioPlayer
-from devices.transducer_protocol import BinaryTransducerDecoder, TransducerStatus
+from devices.protocols.pump import PumpLineDecoder
+from devices.protocols.transducer import BinaryTransducerDecoder
+from devices.readings import PumpReport, TransducerStatus
+from devices.simulation.replay import ReplayPlayer, replay_front_end
+from devices.simulation.scenario import load_scenario
+from devices.simulation.simulator import TRANSDUCER, ScenarioPlayer
 
 STORM_HEAD = """
 [scenario]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitor.stream_clock import StreamClock
+from monitor.edge.stream_clock import StreamClock
 
 FS = 250.0
 

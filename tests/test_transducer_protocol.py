@@ -17,16 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.transducer_protocol import (
+from devices.protocols.transducer import (
     MAX_SAMPLES_PER_FRAME,
     AsciiTransducerDecoder,
     BinaryTransducerDecoder,
     Calibration,
-    TransducerFrame,
-    TransducerStatus,
     encode_ascii,
     encode_frame,
 )
+from devices.readings import TransducerFrame, TransducerStatus
 
 RATE = 1000
 FLAG = b"\x7e"

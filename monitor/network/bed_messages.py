@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from monitor.clinical import ADVISORY, PHYSIOLOGICAL
-from monitor.log_reader import KINDS, LogRow, iso_utc
+from monitor.clinical.alarm_types import ADVISORY, PHYSIOLOGICAL
+from monitor.log.reader import KINDS, LogRow, iso_utc
 
 SCHEMA = 1  # the payloads' version: a consumer refuses one it does not know
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # unit and bed names: no '/', '+', '#'

@@ -100,6 +100,6 @@ class CentralStation:
     def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
         now = self._clock()
         with self._lock:
-            event = self.board.receive(message.topic, message.payload, now)
+            event = self.board.receive(message.topic, bytes(message.payload), now)
         if event is not None and self._on_alarm is not None:
             self._on_alarm(event, now)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from monitor.log_reader import LogReadError, LogRow
+from monitor.log.reader import LogReadError, LogRow
 from monitor.network.outbox import Outbox
 
 log = logging.getLogger(__name__)

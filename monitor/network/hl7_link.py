@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import hl7
 from hl7.mllp import InvalidBlockError, open_hl7_connection
 
-from monitor.config import Config
-from monitor.log_reader import LogReader, LogRow
+from monitor.configuration.config import Config
+from monitor.log.reader import LogReader, LogRow
 from monitor.network.hl7_messages import Sender, alarm_report, observation_report
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Hl7Settings:
 
     @classmethod
     def from_config(cls, config: Config) -> Hl7Settings | None:
-        address = str(config["hl7.address"]).strip()
+        address = config.text("hl7.address").strip()
         if not address:
             return None
         host, _, port = address.rpartition(":")
@@ -53,7 +53,7 @@ class Hl7Settings:
             raise Hl7ConfigError(
                 f"hl7.address = {address!r}: give the interface engine's MLLP listener as host:port"
             )
-        application = str(config["hl7.sending_application"])
+        application = config.text("hl7.sending_application")
         if not application or any(c in application for c in "|^~\\&"):
             raise Hl7ConfigError(
                 f"hl7.sending_application = {application!r}: a name without | ^ ~ \\ &"
@@ -61,10 +61,10 @@ class Hl7Settings:
         return cls(
             host=host.strip("[]"),
             port=int(port),
-            ack_timeout_s=float(config["hl7.ack_timeout_s"]),
-            observation_interval_s=float(config["hl7.observation_interval_s"]),
+            ack_timeout_s=config.number("hl7.ack_timeout_s"),
+            observation_interval_s=config.number("hl7.observation_interval_s"),
             application=application,
-            facility=str(config["hl7.sending_facility"]),
+            facility=config.text("hl7.sending_facility"),
         )
 
 

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from hl7apy.core import Message
 
-from monitor.log_reader import LogRow
+from monitor.log.reader import LogRow
 from monitor.network.bed_messages import OBSERVATIONS, category
 
 VERSION = "2.6"

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
-from monitor.config import Config
-from monitor.log_reader import LogReader, LogRow
+from monitor.configuration.config import Config
+from monitor.log.reader import LogReader, LogRow
 from monitor.network import bed_messages
 from monitor.network.bed_messages import (
     NAME_PATTERN,
@@ -44,8 +44,8 @@ class NetworkConfigError(ValueError):
 
 def bed_names(config: Config) -> tuple[str, str]:
     """The unit's and this bed's names, checked for use in topics and HL7 fields."""
-    unit = str(config["network.unit"])
-    bed = str(config["network.bed"]) or socket.gethostname().split(".")[0]
+    unit = config.text("network.unit")
+    bed = config.text("network.bed") or socket.gethostname().split(".")[0]
     for key, value in (("network.unit", unit), ("network.bed", bed)):
         if not NAME_PATTERN.match(value):
             raise NetworkConfigError(
@@ -73,7 +73,7 @@ class MqttSettings:
     @classmethod
     def from_config(cls, config: Config) -> MqttSettings | None:
         """None when no broker is configured; a ``NetworkConfigError`` for one that cannot work."""
-        url = str(config["mqtt.broker"])
+        url = config.text("mqtt.broker")
         if not url:
             return None
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
@@ -82,10 +82,10 @@ class MqttSettings:
                 f"mqtt.broker = {url!r}: give mqtts://host:8883 (TLS) or mqtt://host:1883"
             )
         tls = parts.scheme == "mqtts"
-        root = str(config["mqtt.topic_root"])
+        root = config.text("mqtt.topic_root")
         if not root or any(c in root for c in "+#") or root.startswith("/"):
             raise NetworkConfigError(f"mqtt.topic_root = {root!r}: a topic without '+', '#'")
-        password_file = str(config["mqtt.password_file"])
+        password_file = config.text("mqtt.password_file")
         password = None
         if password_file:
             try:
@@ -95,7 +95,7 @@ class MqttSettings:
                     f"mqtt.password_file = {password_file!r}: cannot read it: {exc.strerror}"
                 ) from None
         for key in ("mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"):
-            path = str(config[key])
+            path = config.text(key)
             if path and not Path(path).is_file():
                 raise NetworkConfigError(f"{key} = {path!r}: no such file")
         if (config["mqtt.cert_file"] or config["mqtt.ca_file"]) and not tls:
@@ -108,12 +108,12 @@ class MqttSettings:
             port=parts.port or (8883 if tls else 1883),
             tls=tls,
             topic_root=root,
-            username=str(config["mqtt.username"]),
+            username=config.text("mqtt.username"),
             password=password,
-            ca_file=str(config["mqtt.ca_file"]),
-            cert_file=str(config["mqtt.cert_file"]),
-            key_file=str(config["mqtt.key_file"]),
-            keepalive_s=int(config["mqtt.keepalive_s"]),
+            ca_file=config.text("mqtt.ca_file"),
+            cert_file=config.text("mqtt.cert_file"),
+            key_file=config.text("mqtt.key_file"),
+            keepalive_s=config.integer("mqtt.keepalive_s"),
         )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from itertools import takewhile
 from pathlib import Path
 
-from monitor.log_reader import LogReader, LogRow
+from monitor.log.reader import LogReader, LogRow
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.config import Config
-from monitor.log_reader import LogReadError
+from monitor.configuration.config import Config
+from monitor.log.reader import LogReadError
 from monitor.network.bed_messages import BedIdentity
 from monitor.network.forwarder import Forwarder
 from monitor.network.hl7_link import Hl7ConfigError, Hl7Link, Hl7Settings
@@ -41,7 +41,7 @@ class NetworkPlan:
         except Hl7ConfigError as exc:
             raise NetworkConfigError(str(exc)) from None
         unit, bed = bed_names(config)
-        backlog_s = 3600.0 * float(config["network.numerics_backlog_h"])
+        backlog_s = 3600.0 * config.number("network.numerics_backlog_h")
         return cls(unit, bed, backlog_s, mqtt, hl7)
 
     def forwarders(self, log_dir: Path, software: str) -> list[Forwarder]:

@@ -1,0 +1,208 @@
+"""A simulated bedside: one scenario clock drives the transducer and every pump.
+
+``ScenarioPlayer`` knows nothing of wall time: asked to advance to scenario
+time t, it returns every byte each device would have sent by then, in time
+order. ``play`` paces a player against the monotonic clock at any speed-up
+and writes into virtual serial ports, so at 60x the pump reports and the
+waveform stay exactly as consistent as at 1x.
+
+The waveform is rendered in blocks of ``BLOCK_S`` seconds, each stretched
+to hold whole any artifact that starts in it, so a scenario hours long at
+1000 Hz never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import numpy as np
+
+from devices.protocols.transducer import Calibration
+from devices.readings import TransducerStatus
+from devices.simulation.abp_waveform import AbpGenerator
+from devices.simulation.pump_emulator import PumpEmulator
+from devices.simulation.scenario import (
+    WAVEFORM_ARTIFACTS,
+    ArtifactSpec,
+    Scenario,
+    apply_artifact,
+    trajectory_at,
+)
+from devices.simulation.transducer_emulator import Stretch, TransducerFrontEnd, Transmission
+
+TRANSDUCER = "transducer"
+BLOCK_S = 10.0
+DEFAULT_TICK_S = 0.02
+GARBAGE_BYTES = 200
+
+# Artifacts of the front end itself: a status flag on the frames it overlaps.
+_STATUS = {"zeroing": TransducerStatus.ZEROING, "transducer_fault": TransducerStatus.FAULT}
+
+
+def _shifted(artifact: ArtifactSpec, offset_s: float) -> ArtifactSpec:
+    return ArtifactSpec(
+        artifact.kind, artifact.start_s - offset_s, artifact.duration_s, artifact.params
+    )
+
+
+class _ScenarioWaveform:
+    """Samples of the scenario's patient with its waveform artifacts, rendered block by block."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        physiology, fs = scenario.physiology, scenario.transducer.sample_rate_hz
+        self.fs = fs
+        self.generator = AbpGenerator(
+            scenario.duration_s,
+            fs,
+            heart_rate_bpm=lambda t: trajectory_at(physiology.heart_rate_bpm, t),
+            map_mmhg=lambda t: trajectory_at(physiology.map_mmhg, t),
+            pulse_pressure_mmhg=lambda t: trajectory_at(physiology.pulse_pressure_mmhg, t),
+            respiratory_rate_bpm=physiology.respiratory_rate_bpm,
+            respiratory_swing_mmhg=physiology.respiratory_swing_mmhg,
+            hr_variability=physiology.hr_variability,
+            noise_mmhg=physiology.noise_mmhg,
+            seed=scenario.seed,
+        )
+        self.n_samples = self.generator.n_samples
+        self._artifacts = sorted(
+            (a for a in scenario.artifacts if a.kind in WAVEFORM_ARTIFACTS), key=lambda a: a.start_s
+        )
+        self._block_start, self._block = 0, np.empty(0)
+
+    def __call__(self, start: int, end: int) -> np.ndarray:
+        block_end = self._block_start + len(self._block)
+        if not (self._block_start <= start and end <= block_end):
+            self._render_block_from(start, end)
+        offset = start - self._block_start
+        return self._block[offset : offset + end - start]
+
+    def _render_block_from(self, start: int, end: int) -> None:
+        """Render from ``start`` for at least a block, stretched over any artifact begun in it."""
+        stop = min(self.n_samples, max(end, start + round(BLOCK_S * self.fs)))
+        inside: list[ArtifactSpec] = []
+        for artifact in self._artifacts:
+            first = round(artifact.start_s * self.fs)
+            if start <= first < stop:
+                inside.append(artifact)
+                stop = min(
+                    self.n_samples, max(stop, math.ceil(self._end_s(artifact) * self.fs) + 1)
+                )
+        block = self.generator.render(start, stop)
+        for artifact in inside:
+            block = apply_artifact(block, self.fs, _shifted(artifact, start / self.fs)).samples
+        self._block_start, self._block = start, block
+
+    @staticmethod
+    def _end_s(artifact: ArtifactSpec) -> float:
+        return artifact.start_s + artifact.duration_s
+
+
+class ScenarioPlayer:
+    """Every device of a scenario, advanced together on the scenario clock."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        waveform = _ScenarioWaveform(scenario)
+        fs = waveform.fs
+        spec = scenario.transducer
+
+        def stretch(a: ArtifactSpec, status: int = 0) -> Stretch:
+            return Stretch(
+                round(a.start_s * fs), math.ceil((a.start_s + a.duration_s) * fs), status
+            )
+
+        rng = np.random.default_rng([scenario.seed, 0x6A5])
+        self.transducer = TransducerFrontEnd(
+            waveform,
+            waveform.n_samples,
+            fs,
+            device=TRANSDUCER,
+            frame_samples=spec.frame_samples,
+            protocol=spec.protocol,
+            calibration=Calibration(spec.zero_counts, spec.nano_mmhg_per_count),
+            flagged=[stretch(a, _STATUS[a.kind]) for a in scenario.artifacts if a.kind in _STATUS],
+            dropped=[stretch(a) for a in scenario.artifacts if a.kind == "dropout"],
+            garbage=[
+                (a.start_s, rng.bytes(int(a.params.get("bytes", GARBAGE_BYTES))))
+                for a in scenario.artifacts
+                if a.kind == "garbage"
+            ],
+        )
+        self.pumps = {
+            pump.pump_id: PumpEmulator(
+                pump, [i for i in scenario.infusions if i.pump_id == pump.pump_id]
+            )
+            for pump in scenario.pumps
+        }
+        self.t_s = 0.0
+
+    @property
+    def devices(self) -> list[str]:
+        return [TRANSDUCER, *self.pumps]
+
+    @property
+    def done(self) -> bool:
+        return self.t_s >= self.scenario.duration_s
+
+    def advance(self, until_s: float) -> list[Transmission]:
+        """What every device sends in ``[t_s, until_s)``, in scenario-time order."""
+        until_s = min(until_s, self.scenario.duration_s)
+        if until_s <= self.t_s:
+            return []
+        out = self.transducer.transmissions_until(until_s)
+        for pump_id, emulator in self.pumps.items():
+            out += [
+                Transmission(t, pump_id, data)
+                for t, data in emulator.sentences_between(self.t_s, until_s)
+            ]
+            emulator.forget_before(until_s)
+        self.t_s = until_s
+        out.sort(key=lambda tx: tx.t_s)
+        return out
+
+
+class Sink(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+class Player(Protocol):
+    """What ``play`` paces: a scenario or a replayed recording."""
+
+    t_s: float
+
+    @property
+    def done(self) -> bool: ...
+
+    def advance(self, until_s: float) -> list[Transmission]: ...
+
+
+def play(
+    player: Player,
+    sinks: Mapping[str, Sink],
+    *,
+    speed: float,
+    stop: threading.Event | None = None,
+    tick_s: float = DEFAULT_TICK_S,
+    clock: Callable[[], float] = time.monotonic,
+    on_tick: Callable[[float], None] | None = None,
+) -> None:
+    """Pace ``player`` at ``speed`` times real time, writing each device's bytes to its sink.
+
+    Scenario time is ``speed`` times the monotonic time since start, so a
+    slow tick never stretches the scenario: the next tick catches up.
+    ``on_tick`` (if given) hears the scenario time after each tick.
+    """
+    if not (speed > 0.0):
+        raise ValueError(f"speed must be above zero, got {speed!r}")
+    stop = stop or threading.Event()
+    start = clock()
+    while not player.done and not stop.is_set():
+        for tx in player.advance((clock() - start) * speed):
+            sinks[tx.device].write(tx.data)
+        if on_tick is not None:
+            on_tick(player.t_s)
+        stop.wait(tick_s)

@@ -1,0 +1,126 @@
+"""One bed's monitor: the processing chain, then the log, then the outputs, in that order.
+
+Every timeline entry the pipeline produces is committed to the log before
+any output sees it, so an alarm that sounded is an alarm on the disk (a
+power cut between the two loses the sound, never the record). If the log
+cannot write, the alarm is shown anyway and ``log_failed`` says the record
+is at risk. The live monitor, the demo and the virtual bench all run this.
+"""
+
+from __future__ import annotations
+
+from devices.readings import PumpReport
+from monitor.alarm_outputs.fanout import SinkFanout
+from monitor.clinical.engine import TimelineEntry
+from monitor.clinical.pipeline import MonitorPipeline
+from monitor.edge.input_items import DeviceEvent, InputItem, PumpObservation
+from monitor.log.writer import BedsideLog
+
+
+class Bedside:
+    """Feed it input items in order; it returns (and has logged and shown) the timeline."""
+
+    def __init__(
+        self,
+        pipeline: MonitorPipeline,
+        log: BedsideLog | None,
+        outputs: SinkFanout | None = None,
+        *,
+        log_unavailable: str | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.engine = pipeline.engine
+        self.log = log
+        self.outputs = outputs
+        self._pumps: dict[tuple[str, int], tuple] = {}
+        self._log_problem = log_unavailable
+        if log is not None:
+            self.engine.record_trends(log.settings.trend_interval_s, log.add_trend)
+            pipeline.on_beats = lambda beats: log.add_beats(pipeline.fs, beats)
+
+    def start(self) -> list[TimelineEntry]:
+        """Resume the detector from the log's history, and report a log that is unavailable."""
+        entries: list[TimelineEntry] = []
+        if self.log is not None:
+            history = self.log.history()
+            entries += self.engine.resume(history.points, history.data_end_s)
+        if self._log_problem is not None:
+            entries += self.engine.log_problem(self._log_problem)
+        return self._publish(entries)
+
+    def take(self, item: InputItem) -> list[TimelineEntry]:
+        entries = self.pipeline.take(item)
+        if self.log is not None:
+            self._log_input(item)
+        return self._publish(entries + self._check_log())
+
+    def advance(self, t_s: float) -> list[TimelineEntry]:
+        return self._publish(self.pipeline.advance(t_s) + self._check_log())
+
+    def acknowledge(self, name: str | None = None) -> list[TimelineEntry]:
+        return self._publish(self.engine.acknowledge(name))
+
+    def pause_audio(self) -> list[TimelineEntry]:
+        return self._publish(self.engine.pause_audio())
+
+    def end_episode(self, reason: str) -> list[TimelineEntry]:
+        return self._publish(self.engine.end_episode(reason))
+
+    def output_failed(self, name: str, message: str) -> list[TimelineEntry]:
+        return self._publish(self.engine.sink_failed(name, message))
+
+    def output_recovered(self, name: str) -> list[TimelineEntry]:
+        return self._publish(self.engine.sink_recovered(name))
+
+    def finish(self) -> list[TimelineEntry]:
+        """End of the data (a replay); the log and outputs stay open until ``close``."""
+        return self._publish(self.pipeline.finish())
+
+    def close(self, reason: str = "stopped") -> None:
+        if self.outputs is not None:
+            self.outputs.close()
+        if self.log is not None:
+            self.log.close(reason, self.engine.now_s)
+
+    # ------------------------------------------------------------------ internals
+    def _publish(self, entries: list[TimelineEntry]) -> list[TimelineEntry]:
+        if not entries:
+            return entries
+        if self.log is not None:
+            self.log.record_entries(entries)  # durable before anything is shown
+        if self.outputs is not None:
+            alarms = [e.alarm for e in entries if e.alarm is not None]
+            for transition in alarms:
+                self.outputs.deliver(transition)
+            if alarms:
+                self.outputs.render(self.engine.alarms.annunciation(self.engine.now_s))
+        return entries
+
+    def _check_log(self) -> list[TimelineEntry]:
+        """Raise or end ``log_failed`` when the log's health changed."""
+        if self.log is None:
+            return []
+        problems = self.log.problems()
+        message = "; ".join(problems[k] for k in sorted(problems)) or None
+        if message == self._log_problem:
+            return []
+        self._log_problem = message
+        return self.engine.log_problem(message)
+
+    def _log_input(self, item: InputItem) -> None:
+        assert self.log is not None
+        if isinstance(item, PumpObservation) and isinstance(item.sentence, PumpReport):
+            r = item.sentence
+            values = (r.drug_code, r.concentration, r.concentration_unit, r.rate_ml_h, r.state)
+            if self._pumps.get((r.pump_id, r.channel)) != values:
+                self._pumps[(r.pump_id, r.channel)] = values
+                nee = self.engine.last_nee
+                self.log.add_pump_event(
+                    item.t_s, r.pump_id, r.channel, r.drug_code, r.concentration,
+                    r.concentration_unit, r.rate_ml_h, r.state.value,
+                    None if nee is None else nee.value,
+                )  # fmt: skip
+        elif isinstance(item, DeviceEvent):
+            self.log.add_event(
+                item.t_s, item.role, item.kind.value, item.message, dict(item.detail)
+            )

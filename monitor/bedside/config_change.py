@@ -1,0 +1,217 @@
+"""Changing a setting: the unit's file or the bed's adjustments, checked, atomic and audited.
+
+Biomedical staff set unit defaults (``/etc/monitor/monitor.toml``, or the
+file given with ``--config``); at the bed, only settings whose bounds say
+``bedside = true`` may be adjusted, and only within those bounds. Bedside
+adjustments live in ``bedside.toml`` beside the log, above every unit file,
+and a new admission clears them. A change is edited into the file line by
+line (the file's comments stay), checked as a whole, recorded in the log's
+audit trail, and only then put in place by an atomic rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.configuration import config as config_module
+from monitor.configuration.config import (
+    CONFIG_NAME,
+    Config,
+    ConfigError,
+    Value,
+    check_config_file,
+    load_config,
+    read_config_file,
+)
+from monitor.log.store import configured_log_directory
+from monitor.log.writer import record_audit_outside
+
+BEDSIDE_FILE = "bedside.toml"
+_SECTION = re.compile(r"^\s*\[([A-Za-z0-9_.]+)\]\s*(#.*)?$")
+
+
+class ChangeError(Exception):
+    """A change that cannot be made; the message names the key or file and what to do."""
+
+
+def bedside_file(config: Config) -> Path:
+    return configured_log_directory(config) / BEDSIDE_FILE
+
+
+def load_bedside_config(explicit: str | Path | None = None) -> Config:
+    """The unit's configuration with this bed's adjustments on top; ConfigError if invalid."""
+    unit = load_config(explicit)
+    path = bedside_file(unit)
+    if not path.exists():
+        return unit
+    checked = read_config_file(path)
+    if checked.problems:
+        raise ConfigError(checked.problems)
+    not_adjustable = [key for key in checked.values if not unit.allowed(key).bedside]
+    if not_adjustable:
+        raise ChangeError(
+            f"{path}: {', '.join(not_adjustable)} cannot be adjusted at the bedside; "
+            "remove it from that file (unit settings belong in the unit's file)"
+        )
+    return unit.with_overrides(dict(checked.values), f"{path} (bedside adjustment)")
+
+
+def parse_value(text: str) -> object:
+    """A value from the command line as TOML reads it (70, 70.5, "x", [..]); else plain text."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def toml_literal(value: Value) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+def with_setting(text: str, key: str, value: Value) -> str:
+    """``text`` (a TOML file) with ``key`` set to ``value``; every other line kept."""
+    section, name = key.rsplit(".", 1)
+    line = f"{name} = {toml_literal(value)}"
+    lines = text.splitlines()
+    current, section_end = None, None
+    assignment = re.compile(rf"^\s*{re.escape(name)}\s*=")
+    for i, existing in enumerate(lines):
+        header = _SECTION.match(existing)
+        if header:
+            current = header[1]
+            continue
+        if current == section:
+            if assignment.match(existing):
+                lines[i] = line
+                return "\n".join(lines) + "\n"
+            if existing.strip():
+                section_end = i
+    if section_end is not None:
+        lines.insert(section_end + 1, line)
+    elif current == section or any(_is_header(x, section) for x in lines):
+        lines.append(line)  # the section exists but is empty
+    else:
+        lines += ([""] if lines else []) + [f"[{section}]", line]
+    return "\n".join(lines) + "\n"
+
+
+def _is_header(line: str, section: str) -> bool:
+    header = _SECTION.match(line)
+    return header is not None and header[1] == section
+
+
+@dataclass(frozen=True)
+class Change:
+    """What ``set_setting`` did: the file, the effective value before, and after."""
+
+    key: str
+    file: Path
+    old: Value
+    old_source: str
+    new: Value
+    effective: Value
+    effective_source: str
+
+
+def set_setting(
+    key: str, text: str, by: str, *, unit: bool, explicit: str | Path | None = None
+) -> Change:
+    """Set ``key`` to ``text`` in the unit's file or the bed's; audited before it applies."""
+    if not by.strip():
+        raise ChangeError("--by must name who makes the change")
+    before = load_bedside_config(explicit)
+    try:
+        bound = before.allowed(key)
+    except KeyError as exc:
+        raise ChangeError(str(exc.args[0])) from None
+    if not unit and not bound.bedside:
+        raise ChangeError(
+            f"{key} is a unit setting: biomedical staff change it with --unit "
+            "(bedside adjustments: the settings marked bedside = true in the bounds)"
+        )
+    try:
+        value = bound.parse(parse_value(text))
+    except ValueError as exc:
+        raise ChangeError(f"{key}: {exc} (allowed {bound})") from None
+    if unit:
+        target = Path(explicit) if explicit is not None else config_module.ETC_DIR / CONFIG_NAME
+    else:
+        target = bedside_file(before)
+    try:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+    except OSError as exc:
+        raise ChangeError(f"cannot read {target}: {exc.strerror}") from None
+    new_text = with_setting(current, key, value)
+    staged = _stage(target, new_text)
+    try:
+        problems = [str(p).replace(str(staged), str(target)) for p in check_config_file(staged)]
+        if problems:
+            raise ChangeError("the edited file would not be valid: " + "; ".join(problems))
+        digest = hashlib.sha256(new_text.encode()).hexdigest()
+        action = "config set" if unit else "bedside adjustment"
+        log_dir = configured_log_directory(before)
+        old, new = toml_literal(before[key]), toml_literal(value)
+        if not record_audit_outside(log_dir, by, action, key, old, new, str(target), digest):
+            raise ChangeError(
+                f"the change could not be recorded in the log at {log_dir}; nothing was changed"
+            )
+        os.replace(staged, target)
+        _sync_directory(target.parent)
+    finally:
+        staged.unlink(missing_ok=True)
+    after = load_bedside_config(explicit)
+    return Change(
+        key, target, before[key], before.source(key), value, after[key], after.source(key)
+    )
+
+
+def clear_bedside(config: Config, by: str) -> list[str]:
+    """Remove the bed's adjustments (a new patient); each removal is audited. Returns the keys."""
+    path = bedside_file(config)
+    if not path.exists():
+        return []
+    keys = list(read_config_file(path).values)
+    for key in keys:
+        record_audit_outside(
+            configured_log_directory(config), by, "bedside adjustment cleared", key,
+            toml_literal(config[key]), None, str(path), None,
+        )  # fmt: skip
+    path.unlink()
+    _sync_directory(path.parent)
+    return keys
+
+
+def _stage(target: Path, text: str) -> Path:
+    """``text`` written and synced to a new file beside ``target``, with its permissions."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise ChangeError(f"cannot write beside {target}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    if target.exists():
+        os.chmod(name, target.stat().st_mode & 0o777)
+    return Path(name)
+
+
+def _sync_directory(directory: Path) -> None:
+    """The rename itself on the disk, not only in the page cache."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

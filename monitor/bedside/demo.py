@@ -1,0 +1,141 @@
+"""``monitor demo``: a simulated bedside, end to end, with no hardware and no arguments.
+
+The scenario's transducer and pumps are played into pty pairs by the
+simulator, paced from one scenario clock at ``speed`` times real time, and
+the real ``LiveMonitor`` reads those device files exactly as it would read
+``/dev/ttyUSB0``. The log goes to a fresh demo directory, never into a
+patient's log. The summary compares the alarms with what the scenario
+says a correct monitor concludes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from devices.simulation.scenario import Scenario
+from devices.simulation.simulator import TRANSDUCER, ScenarioPlayer, play
+from devices.simulation.virtual_ports import VirtualPort
+from monitor.bedside.live import LiveMonitor, RunResult, Screen
+from monitor.bedside.view import clock_text
+from monitor.clinical.engine import TimelineEntry
+from monitor.configuration.config import Config
+from monitor.log.writer import start_admission
+
+STALL_S = 10.0  # the simulation ended and nothing arrived for this long: stop
+# Scenario time per simulator tick: well under the pump-silence timeout, so a
+# pump's sentence and the samples around it arrive in their true order.
+TICK_SCENARIO_S = 0.5
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """The run and where its log went; ``expected`` pairs each expected alarm with a verdict."""
+
+    run: RunResult
+    timeline: list[TimelineEntry]
+    log_dir: Path
+    expected: list[tuple[str, str]]
+
+
+def demo_config(base: Config, scenario: Scenario, ports: dict[str, VirtualPort], log_dir: Path):
+    """The packaged settings, pointed at the virtual ports and the demo's own log."""
+    return base.with_overrides(
+        {
+            "ports.transducer": ports[TRANSDUCER].device,
+            "ports.transducer_protocol": scenario.transducer.protocol,
+            "ports.sample_rate_hz": float(scenario.transducer.sample_rate_hz),
+            "ports.pumps": [ports[p.pump_id].device for p in scenario.pumps],
+            "log.directory": str(log_dir),
+            "alarms.audio": "off",  # a demo at 120x would be a minute of beeping
+        },
+        "monitor demo",
+    )
+
+
+def run_demo(
+    scenario: Scenario,
+    base: Config,
+    *,
+    speed: float,
+    screen: Screen | None,
+    alarm_stream: TextIO,
+    log_dir: Path | None = None,
+    stop: threading.Event | None = None,
+) -> DemoResult:
+    """Play ``scenario`` into virtual ports and monitor them until the scenario ends."""
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="monitor-demo-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    player = ScenarioPlayer(scenario)
+    ports = {device: VirtualPort(device) for device in player.devices}
+    sim_stop = threading.Event()
+    timeline: list[TimelineEntry] = []
+    try:
+        start_admission(log_dir, scenario.weight_kg, by="monitor demo")
+        monitor = LiveMonitor(
+            demo_config(base, scenario, ports, log_dir),
+            alarm_stream=alarm_stream,
+            by="monitor demo",
+        )
+        simulator = threading.Thread(
+            target=play,
+            args=(player, ports),
+            kwargs={"speed": speed, "stop": sim_stop, "tick_s": TICK_SCENARIO_S / speed},
+            name="demo-simulator",
+            daemon=True,
+        )
+        watcher = threading.Thread(
+            target=_stop_when_done,
+            args=(monitor, simulator, stop or threading.Event()),
+            name="demo-watcher",
+            daemon=True,
+        )
+        watcher.start()
+        run = monitor.run(
+            screen,
+            until_s=scenario.duration_s,
+            on_entries=timeline.extend,
+            on_connected=simulator.start,
+        )
+    finally:
+        sim_stop.set()
+        for port in ports.values():
+            port.close()
+    return DemoResult(run, timeline, log_dir, expected_alarms(scenario, timeline))
+
+
+def _stop_when_done(monitor: LiveMonitor, simulator: threading.Thread, stop: threading.Event):
+    """End the run on the caller's stop, or ``STALL_S`` after the simulation ended.
+
+    Normally the run ends first, at the scenario's end in stream time; this
+    is for bytes the ports dropped, which the stream clock bridges at 1x.
+    """
+    ended: float | None = None
+    while not monitor.stop_requested.is_set() and not stop.wait(0.2):
+        if ended is None and simulator.ident is not None and not simulator.is_alive():
+            ended = time.monotonic()
+        if ended is not None and time.monotonic() - ended > STALL_S:
+            break
+    monitor.stop_requested.set()
+
+
+def expected_alarms(scenario: Scenario, timeline: list[TimelineEntry]) -> list[tuple[str, str]]:
+    """Each alarm the scenario expects, with when it was first raised and whether in time."""
+    verdicts = []
+    for want in scenario.expect.alarms:
+        raised = [e.t_s for e in timeline if e.kind == "raised" and e.name == want.name]
+        low, high = want.within_s
+        window = f"expected {clock_text(low)}-{clock_text(high)}"
+        if not raised:
+            verdicts.append((want.name, f"NOT raised ({window})"))
+        else:
+            ok = "as expected" if low <= raised[0] <= high else "OUTSIDE the expected window"
+            verdicts.append((want.name, f"raised at {clock_text(raised[0])}, {ok} ({window})"))
+    for name in scenario.expect.never_alarms:
+        if any(e.kind == "raised" and e.name == name for e in timeline):
+            verdicts.append((name, "raised, but the scenario says it never should be"))
+    return verdicts

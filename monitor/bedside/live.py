@@ -1,0 +1,356 @@
+"""The running bedside: configured ports, core, detector, alarms, log and screen, in one loop.
+
+``LiveMonitor`` is what ``monitor run`` and ``monitor demo`` run. One thread
+(the caller's) owns the clinical engine: it polls the device readers, feeds
+the bedside in arrival order, advances stream time while the transducer is
+silent, shows the screen, pings the systemd watchdog, and applies what
+other threads only ask for (stop, reload, an alarm output's failure).
+Every configured port must open at start-up; after that a lost port is a
+technical alarm, never the end of monitoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Protocol, TextIO
+
+import serial
+
+from devices.protocols.decoding import Decoder
+from devices.protocols.pump import PumpLineDecoder
+from devices.protocols.transducer import AsciiTransducerDecoder, BinaryTransducerDecoder
+from devices.readings import SampleBlock
+from monitor.alarm_outputs.configured import build_sinks
+from monitor.alarm_outputs.fanout import SinkFanout
+from monitor.bedside.chain import Bedside
+from monitor.bedside.config_change import ChangeError
+from monitor.bedside.sd_notify import Watchdog, notify
+from monitor.bedside.view import BedsideView, WaveformTail, snapshot
+from monitor.clinical.engine import TimelineEntry
+from monitor.clinical.pipeline import MonitorPipeline
+from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.config import Config, ConfigError
+from monitor.configuration.drug_table import load_drug_table
+from monitor.edge.device_input import DeviceInput
+from monitor.edge.input_items import DeviceEvent, DeviceEventKind
+from monitor.edge.serial_link import PortSettings, describe_port_error
+from monitor.log.store import LogError, configured_log_directory
+from monitor.log.writer import BedsideLog, LogSettings
+
+log = logging.getLogger(__name__)
+
+TRANSDUCER = "transducer"
+POLL_S = 0.05  # the longest the loop waits for input before it looks at the clock
+
+
+class StartupError(Exception):
+    """The monitor cannot run safely as configured; the message says what to change."""
+
+
+class Screen(Protocol):
+    """Where the bedside is shown: called on the loop's thread, often; returns key commands."""
+
+    def show(self, view: BedsideView, now: float) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The devices the configuration names."""
+
+    transducer: PortSettings
+    protocol: str
+    sample_rate_hz: float
+    pumps: tuple[PortSettings, ...]
+    comm_loss_s: float
+
+    @classmethod
+    def from_config(cls, config: Config) -> Ports:
+        url = config.text("ports.transducer").strip()
+        if not url:
+            raise StartupError(
+                f"ports.transducer is empty in {config.source('ports.transducer')}: name the "
+                "transducer's port (e.g. /dev/ttyUSB0), or try `monitor demo` without hardware"
+            )
+        pump_baud = config.integer("ports.pump_baudrate")
+        pumps = tuple(
+            PortSettings(f"pump{i}", str(u).strip(), pump_baud)
+            for i, u in enumerate(config.texts("ports.pumps"), start=1)
+        )
+        for pump in pumps:
+            if not pump.url:
+                raise StartupError(f"ports.pumps: {pump.role} has an empty port name")
+        return cls(
+            PortSettings(TRANSDUCER, url, config.integer("ports.transducer_baudrate")),
+            config.text("ports.transducer_protocol"),
+            config.number("ports.sample_rate_hz"),
+            pumps,
+            config.number("ports.comm_loss_s"),
+        )
+
+    def all(self) -> tuple[PortSettings, ...]:
+        return (self.transducer, *self.pumps)
+
+    def transducer_decoder(self) -> Decoder:
+        if self.protocol == "ascii":
+            return AsciiTransducerDecoder(self.sample_rate_hz)
+        return BinaryTransducerDecoder()
+
+
+def check_ports(ports: Ports, open_port: Callable[..., object] = serial.serial_for_url) -> None:
+    """Open and close every port once, so a wrong path or a busy port stops the start-up."""
+    problems = []
+    for settings in ports.all():
+        key = "ports.transducer" if settings.role == TRANSDUCER else "ports.pumps"
+        try:
+            port = open_port(settings.url, baudrate=settings.baudrate, timeout=0, exclusive=True)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            problems.append(f"{key}: {describe_port_error(settings, exc)}")
+            continue
+        port.close()  # type: ignore[attr-defined]
+    if problems:
+        raise StartupError("; ".join(problems))
+
+
+def config_hash(config: Config) -> str:
+    """A short fingerprint of the effective settings, stored with every boot."""
+    values = json.dumps({key: config[key] for key in sorted(config)}, sort_keys=True, default=str)
+    return hashlib.sha256(values.encode()).hexdigest()[:16]
+
+
+def software_version() -> str:
+    try:
+        return f"monitor {version('monitor')}"
+    except PackageNotFoundError:
+        return "monitor (not installed)"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended: the stream time reached, where the log is, and why it ended.
+
+    The timeline itself is not kept (a bedside runs for weeks): it is in the
+    log, and ``on_entries`` sees it as it happens.
+    """
+
+    stream_s: float
+    log_path: Path | None
+    reason: str  # "stopped", "finished", or "reload" (then next_config is the new one)
+    next_config: Config | None = None
+
+
+class LiveMonitor:
+    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        alarm_stream: TextIO,
+        log_dir: Path | None = None,
+        by: str = "monitor",
+        clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
+        reload: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.ports = Ports.from_config(config)
+        self._clock = clock
+        settings = ClinicalSettings.from_config(config)
+        drugs = load_drug_table(config.text("drugs.table").strip() or None)
+        # The network stack (paho, hl7apy, asyncio) is loaded by a running bedside only.
+        from monitor.network.mqtt_link import NetworkConfigError
+        from monitor.network.publishing import NetworkPlan
+
+        try:
+            network = NetworkPlan.from_config(config)
+        except NetworkConfigError as exc:
+            raise StartupError(str(exc)) from None
+        check_ports(self.ports)
+        self.input = DeviceInput(
+            (self.ports.transducer, self.ports.transducer_decoder()),
+            [(p, PumpLineDecoder()) for p in self.ports.pumps],
+            sample_rate=self.ports.sample_rate_hz,
+            drug_table=drugs,
+            comm_loss_s=self.ports.comm_loss_s,
+            clock=clock,
+        )
+        self.log, log_problem = self._open_log(config, log_dir, by)
+        weight = None if self.log is None else self.log.boot.weight_kg
+        pipeline = MonitorPipeline(settings, self.ports.sample_rate_hz, weight, TRANSDUCER)
+        pipeline.engine.nee.await_ports(p.role for p in self.ports.pumps)
+        self._requests: queue.SimpleQueue[Callable[[], list[TimelineEntry]]] = queue.SimpleQueue()
+        self.bedside = Bedside(pipeline, self.log, None, log_unavailable=log_problem)
+        sinks = build_sinks(
+            config, alarm_stream, None if self.log is None else self.log.path.parent
+        )
+        self.bedside.outputs = SinkFanout(sinks, self._output_failed, self._output_recovered)
+        self.waveform = WaveformTail(self.ports.sample_rate_hz)
+        # Forwarding reads the log: without one there is nothing to send.
+        self.forwarders = (
+            [] if self.log is None else network.forwarders(self.log.path.parent, software_version())
+        )
+        self._forwarding: dict[str, str | None] = {}  # each destination's last problem
+        self.stop_requested = stop or threading.Event()
+        self.reload_requested = reload or threading.Event()
+
+    @staticmethod
+    def _open_log(
+        config: Config, log_dir: Path | None, by: str
+    ) -> tuple[BedsideLog | None, str | None]:
+        """The log, or why there is none: monitoring goes on without it, with log_failed."""
+        directory = log_dir or configured_log_directory(config)
+        try:
+            opened = BedsideLog(
+                LogSettings.from_config(config, directory),
+                software=software_version(),
+                config_hash=config_hash(config),
+                by=by,
+            )
+        except (LogError, OSError, sqlite3.Error) as exc:
+            return None, f"log unavailable, alarms are not recorded: {exc}"
+        return opened, None
+
+    # ----------------------------------------------------- other threads' requests
+    def _output_failed(self, name: str, message: str) -> None:
+        self._requests.put(lambda: self.bedside.output_failed(name, message))
+
+    def _output_recovered(self, name: str) -> None:
+        self._requests.put(lambda: self.bedside.output_recovered(name))
+
+    def acknowledge(self) -> None:
+        self._requests.put(self.bedside.acknowledge)
+
+    def pause_audio(self) -> None:
+        self._requests.put(self.bedside.pause_audio)
+
+    # ------------------------------------------------------------------- the loop
+    def run(
+        self,
+        screen: Screen | None,
+        *,
+        until_s: float | None = None,
+        on_entries: Callable[[list[TimelineEntry]], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
+        reload_config: Callable[[], Config] | None = None,
+    ) -> RunResult:
+        """Monitor until ``stop_requested`` (or stream time ``until_s``); then shut down cleanly.
+
+        ``on_entries`` sees each batch of timeline entries once logged and
+        shown; ``on_connected`` is called once, when every port has opened.
+        When ``reload_requested`` is set, ``reload_config`` reads the
+        configuration again: if it is valid the run ends with reason
+        "reload" and the new configuration (the caller starts again on it,
+        and the log resumes the detector); if not, monitoring goes on with
+        the running one and the log says why.
+        """
+        waiting = {p.role for p in self.ports.all()}
+
+        def publish(entries: list[TimelineEntry]) -> None:
+            if not entries:
+                return
+            for forwarder in self.forwarders:
+                forwarder.wake()  # the entries are in the log: send them now
+            if on_entries is not None:
+                on_entries(entries)
+
+        watchdog = Watchdog.from_env()
+        publish(self.bedside.start())
+        for forwarder in self.forwarders:
+            forwarder.start()
+        self.input.start()
+        notify("READY=1", "STATUS=monitoring")
+        reason, next_config = "stopped", None
+        try:
+            while not self.stop_requested.is_set():
+                for item in self.input.poll(POLL_S):
+                    if isinstance(item, SampleBlock) and screen is not None:
+                        self.waveform.add(item)
+                    elif (
+                        waiting
+                        and isinstance(item, DeviceEvent)
+                        and item.kind is DeviceEventKind.CONNECTED
+                    ):
+                        waiting.discard(item.role)
+                        if not waiting and on_connected is not None:
+                            on_connected()
+                    publish(self.bedside.take(item))
+                now = self._clock()
+                publish(self.bedside.advance(self.input.stream_clock.now(now)))
+                while not self._requests.empty():
+                    publish(self._requests.get()())
+                if screen is not None:
+                    for command in screen.show(snapshot(self.bedside, self.waveform), now):
+                        self._command(command)
+                if watchdog is not None:
+                    watchdog.maybe_ping(now)
+                self._note_forwarding()
+                if until_s is not None and self.bedside.engine.now_s >= until_s:
+                    reason = "finished"
+                    break
+                if self.reload_requested.is_set() and reload_config is not None:
+                    self.reload_requested.clear()
+                    next_config = self._reload(reload_config)
+                    if next_config is not None:
+                        publish(self._end_of_admission())
+                        reason = "reload"
+                        break
+        finally:
+            notify("STOPPING=1")
+            self.input.stop()
+            stream_s = self.bedside.engine.now_s
+            self.bedside.close(reason)
+            for forwarder in self.forwarders:
+                forwarder.stop()  # after the log's last rows, which it may still send
+        log_path = None if self.log is None else self.log.path
+        return RunResult(stream_s, log_path, reason, next_config)
+
+    def _note_forwarding(self) -> None:
+        """A destination falling behind, and catching up, goes in the log's events: when the
+        central station or the record missed this bed is part of the record too."""
+        for forwarder in self.forwarders:
+            problem = forwarder.problem
+            if problem == self._forwarding.get(forwarder.link.name):
+                continue
+            self._forwarding[forwarder.link.name] = problem
+            assert self.log is not None  # forwarders read the log: none without one
+            message = problem or f"{forwarder.link.name}: caught up"
+            self.log.add_event(
+                self.bedside.engine.now_s, "network", forwarder.link.name, message, {}
+            )
+
+    def _end_of_admission(self) -> list[TimelineEntry]:
+        """On a new admission (``monitor patient new``), the old patient's episode ends here."""
+        if self.log is None or self.log.latest_admission() == self.log.boot.admission:
+            return []
+        return self.bedside.end_episode("a new admission started: this patient's episode ends")
+
+    def _reload(self, reload_config: Callable[[], Config]) -> Config | None:
+        """The new configuration, or None (and why, in the log) to keep the running one."""
+        try:
+            config = reload_config()
+        except (ConfigError, ChangeError, OSError) as exc:
+            message = f"configuration not reloaded, the running one stays: {exc}"
+            log.warning(message)
+            if self.log is not None:
+                self.log.add_event(self.bedside.engine.now_s, "monitor", "reload", message, {})
+            return None
+        log.info("configuration reloaded (%s)", config_hash(config))
+        return config
+
+    def _command(self, command: str) -> None:
+        if command == "acknowledge":
+            self.acknowledge()
+        elif command == "pause_audio":
+            self.pause_audio()
+        elif command == "quit":
+            self.stop_requested.set()

@@ -1,0 +1,233 @@
+"""Alarm conditions become alarms, in the spirit of IEC 60601-1-8.
+
+The manager knows nothing about blood pressure: each moment it is told
+which conditions hold, and it applies the behaviour the standard describes:
+
+* a condition must hold for its **delay** before the alarm is raised;
+* a **high**-priority alarm **latches**: it stays shown after its cause
+  ends, until someone acknowledges it;
+* **acknowledge** silences an alarm for as long as its condition lasts
+  (and clears a latched one); **audio pause** silences everything for a
+  bounded time, then the sound comes back; a new alarm of higher priority
+  than any sounding when the pause began breaks through;
+* a **medium**-priority alarm left unacknowledged **escalates** to high;
+* an information signal (priority ``INFO``) is shown, never sounded.
+
+Every change is an ``AlarmTransition`` for the log; ``annunciation()`` is
+what the sinks render. All times are stream time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.clinical.alarm_types import (
+    ActiveAlarm,
+    AlarmTransition,
+    Annunciation,
+    Category,
+    Priority,
+    Transition,
+)
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    name: str
+    priority: Priority
+    category: Category
+    delay_s: float = 0.0
+
+    @property
+    def latching(self) -> bool:
+        return self.priority is Priority.HIGH and self.category is Category.PHYSIOLOGICAL
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Whether an alarm condition holds now, and the words and evidence if it does."""
+
+    active: bool
+    message: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+INACTIVE = Condition(False)
+
+
+@dataclass
+class _Alarm:
+    spec: AlarmSpec
+    priority: Priority
+    pending_since: float | None = None  # condition active, delay running
+    raised_s: float | None = None  # shown since
+    condition_active: bool = False
+    acknowledged: bool = False
+    message: str = ""
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+class AlarmManager:
+    """Conditions in (``update``), operator actions in, transitions and annunciation out."""
+
+    def __init__(self, specs: Mapping[str, AlarmSpec], audio_pause_s: float, escalation_s: float):
+        self.audio_pause_s = audio_pause_s
+        self.escalation_s = escalation_s
+        self._alarms = {name: _Alarm(spec, spec.priority) for name, spec in specs.items()}
+        self._pause_until: float | None = None
+        self._pause_priority: Priority | None = None  # highest sounding when the pause began
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._alarms)
+
+    def spec(self, name: str) -> AlarmSpec:
+        return self._alarms[name].spec
+
+    def is_raised(self, name: str) -> bool:
+        return self._alarms[name].raised_s is not None
+
+    # ------------------------------------------------------------ deadlines
+    def next_deadline(self) -> float | None:
+        """The next moment something changes with no new input: a delay, pause or escalation."""
+        times = []
+        for a in self._alarms.values():
+            if a.pending_since is not None and a.raised_s is None:
+                times.append(a.pending_since + a.spec.delay_s)
+            if (escalation_s := self._escalation_s(a)) is not None:
+                times.append(escalation_s)
+        if self._pause_until is not None:
+            times.append(self._pause_until)
+        return min(times, default=None)
+
+    def _escalation_s(self, a: _Alarm) -> float | None:
+        """When a raised, unacknowledged MEDIUM alarm becomes HIGH; None for any other."""
+        if a.raised_s is None or a.priority is not Priority.MEDIUM or a.acknowledged:
+            return None
+        return a.raised_s + self.escalation_s
+
+    # --------------------------------------------------------------- update
+    def update(self, t_s: float, conditions: Mapping[str, Condition]) -> list[AlarmTransition]:
+        """Apply the conditions holding at ``t_s`` (names not given are inactive)."""
+        out: list[AlarmTransition] = []
+        for name, a in self._alarms.items():
+            c = conditions.get(name, INACTIVE)
+            if c.active:
+                a.message, a.evidence = c.message, c.evidence
+                if not a.condition_active:
+                    a.condition_active = True
+                    if a.raised_s is None:
+                        a.pending_since = t_s
+                pending_since = a.pending_since
+                due = pending_since is not None and t_s >= pending_since + a.spec.delay_s
+                if a.raised_s is None and due:
+                    a.raised_s, a.pending_since = t_s, None
+                    a.acknowledged = False
+                    out.append(self._transition(t_s, a, Transition.RAISED))
+            elif a.condition_active:
+                a.condition_active = False
+                a.pending_since = None
+                if a.raised_s is not None:
+                    if a.spec.latching and not a.acknowledged:
+                        out.append(self._transition(t_s, a, Transition.CONDITION_ENDED))
+                    else:
+                        out += self._clear(t_s, a)
+            if (escalation_s := self._escalation_s(a)) is not None and t_s >= escalation_s:
+                a.priority = Priority.HIGH
+                out.append(self._transition(t_s, a, Transition.ESCALATED))
+        out += self._update_pause(t_s, out)
+        return out
+
+    def _update_pause(self, t_s: float, new: list[AlarmTransition]) -> list[AlarmTransition]:
+        if self._pause_until is None:
+            return []
+        raised_above = any(
+            tr.transition in (Transition.RAISED, Transition.ESCALATED)
+            and tr.priority > (self._pause_priority or Priority.INFO)
+            for tr in new
+        )
+        if t_s < self._pause_until and not raised_above:
+            return []
+        self._pause_until = self._pause_priority = None
+        return [
+            self._transition(t_s, a, Transition.AUDIO_RESUMED)
+            for a in self._alarms.values()
+            if self._would_sound(a)
+        ]
+
+    # ------------------------------------------------------ operator actions
+    def acknowledge(self, t_s: float, name: str | None = None) -> list[AlarmTransition]:
+        """Acknowledge one alarm, or every unacknowledged one."""
+        out: list[AlarmTransition] = []
+        for a in self._alarms.values():
+            if a.raised_s is None or a.acknowledged or (name is not None and a.spec.name != name):
+                continue
+            a.acknowledged = True
+            out.append(self._transition(t_s, a, Transition.ACKNOWLEDGED))
+            if not a.condition_active:
+                out += self._clear(t_s, a)
+        return out
+
+    def pause_audio(self, t_s: float) -> list[AlarmTransition]:
+        """Silence every alarm for the audio-pause time; they sound again if still there."""
+        sounding = [a for a in self._alarms.values() if self._would_sound(a)]
+        self._pause_until = t_s + self.audio_pause_s
+        self._pause_priority = max((a.priority for a in sounding), default=Priority.INFO)
+        return [
+            self._transition(t_s, a, Transition.AUDIO_PAUSED, {"until_s": self._pause_until})
+            for a in sounding
+        ]
+
+    # ---------------------------------------------------------------- output
+    def annunciation(self, t_s: float) -> Annunciation:
+        shown = sorted(
+            ((a, raised_s) for a in self._alarms.values() if (raised_s := a.raised_s) is not None),
+            key=lambda shown_alarm: (-shown_alarm[0].priority, shown_alarm[1]),
+        )
+        paused = self._pause_until is not None
+        audible = max(
+            (a.priority for a, _ in shown if self._would_sound(a) and not paused), default=None
+        )
+        return Annunciation(
+            t_s,
+            tuple(
+                ActiveAlarm(
+                    a.spec.name,
+                    a.priority,
+                    a.spec.category,
+                    a.message,
+                    raised_s,
+                    a.condition_active,
+                    a.acknowledged,
+                    paused and self._would_sound(a),
+                )
+                for a, raised_s in shown
+            ),
+            audible,
+        )
+
+    def _would_sound(self, a: _Alarm) -> bool:
+        return a.raised_s is not None and not a.acknowledged and a.priority > Priority.INFO
+
+    def _clear(self, t_s: float, a: _Alarm) -> list[AlarmTransition]:
+        tr = self._transition(t_s, a, Transition.CLEARED)
+        a.raised_s = None
+        a.acknowledged = False
+        a.priority = a.spec.priority
+        return [tr]
+
+    def _transition(
+        self,
+        t_s: float,
+        a: _Alarm,
+        transition: Transition,
+        extra: Mapping[str, Any] | None = None,
+    ) -> AlarmTransition:
+        evidence = dict(a.evidence)
+        if extra:
+            evidence.update(extra)
+        return AlarmTransition(
+            t_s, a.spec.name, a.priority, a.spec.category, transition, a.message, evidence
+        )

@@ -1,0 +1,202 @@
+"""One serial port, read forever on its own thread: open, read, decode, hand over, reopen.
+
+Ports are opened with pyserial's ``serial_for_url``, so ``/dev/ttyUSB0``, a
+pty path from the simulator, ``socket://host:port`` and ``loop://`` all
+work unchanged. Whatever happens to the port (unplugged, never there, no
+permission, a bug in a decoder), the thread reports it as a ``LinkEvent``
+and tries again with a growing back-off; it never dies silently. Decoded
+frames are handed over at once with the monotonic time they arrived, so
+nothing already decoded is lost when the port goes away a moment later.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import serial
+
+from devices.protocols.decoding import Decoder, Problem
+
+log = logging.getLogger(__name__)
+
+# How long a read waits for a first byte. Stopping cancels the read where the port can
+# (pyserial's cancel_read on POSIX ports), so this only bounds how late a reader of a
+# socket:// port notices a stop; short timeouts cost wake-ups: 20 a second at 50 ms.
+DEFAULT_READ_TIMEOUT_S = 1.0
+DEFAULT_BACKOFF_S = (0.2, 5.0)
+READ_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class PortSettings:
+    """Where a device is and how to talk to it; ``role`` names it in every message."""
+
+    role: str
+    url: str
+    baudrate: int = 115200
+
+
+class LinkEventKind(enum.Enum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"  # was open, then failed (unplugged, hung up)
+    OPEN_FAILED = "open_failed"  # could not open (missing, permission, busy, bad settings)
+    READER_ERROR = "reader_error"  # an unexpected error inside the reader; it carries on
+
+
+class LinkEvent(NamedTuple):
+    role: str
+    kind: LinkEventKind
+    message: str
+    mono: float
+
+
+class Received(NamedTuple):
+    """What one read produced: decoded frames, the problems met, and when it arrived."""
+
+    role: str
+    frames: list[Any]
+    problems: list[Problem]
+    n_bytes: int
+    mono: float
+
+
+Deliver = Callable[[LinkEvent | Received], None]
+
+
+def describe_port_error(settings: PortSettings, exc: BaseException) -> str:
+    """One line naming the port, its role and what is wrong, with the likely fix."""
+    where = f"{settings.role} port {settings.url}"
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOENT:
+        return f"{where}: no such device (unplugged, or wrong path in the configuration?)"
+    if code in (errno.EACCES, errno.EPERM):
+        return f"{where}: permission denied (is the user in the 'dialout' group?)"
+    if code in (errno.EBUSY, errno.EAGAIN):  # EAGAIN: another program holds its lock
+        return f"{where}: busy, another program has it open"
+    if isinstance(exc, ValueError):
+        return f"{where}: invalid settings: {exc} (baud rate {settings.baudrate})"
+    return f"{where}: {exc}"
+
+
+class PortReader:
+    """Owns one port on a daemon thread and delivers ``Received`` and ``LinkEvent`` items.
+
+    ``deliver`` is called from the reader thread; it must be thread-safe
+    (a ``queue.Queue.put`` is). ``open_port`` is ``serial.serial_for_url``
+    unless a test substitutes its own.
+    """
+
+    def __init__(
+        self,
+        settings: PortSettings,
+        decoder: Decoder,
+        deliver: Deliver,
+        *,
+        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+        backoff_s: tuple[float, float] = DEFAULT_BACKOFF_S,
+        clock: Callable[[], float] = time.monotonic,
+        open_port: Callable[..., Any] = serial.serial_for_url,
+    ) -> None:
+        self.settings = settings
+        self.decoder = decoder
+        self._deliver = deliver
+        self._read_timeout_s = read_timeout_s
+        self._backoff_s = backoff_s
+        self._clock = clock
+        self._open_port = open_port
+        self._stop = threading.Event()
+        self._port: Any = None  # the open port, for stop() to cancel its read
+        self._thread = threading.Thread(
+            target=self._run, name=f"reader-{settings.role}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Ask the thread to finish its current read and close the port."""
+        self._stop.set()
+        port = self._port
+        if port is not None and hasattr(port, "cancel_read"):
+            try:
+                port.cancel_read()  # wakes the read at once instead of at its timeout
+            except (serial.SerialException, OSError) as exc:  # closed meanwhile: it is ending
+                log.debug("cancelling the read of %s: %s", self.settings.role, exc)
+        self._thread.join(timeout_s)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _event(self, kind: LinkEventKind, message: str) -> None:
+        self._deliver(LinkEvent(self.settings.role, kind, message, self._clock()))
+
+    def _run(self) -> None:
+        delay = self._backoff_s[0]
+        last_failure = ""
+        while not self._stop.is_set():
+            try:
+                port = self._open_port(
+                    self.settings.url,
+                    baudrate=self.settings.baudrate,
+                    timeout=self._read_timeout_s,
+                    exclusive=True,  # one reader per device: a second monitor is refused
+                )
+            except (serial.SerialException, OSError, ValueError) as exc:
+                message = describe_port_error(self.settings, exc)
+                if message != last_failure:  # report each new reason once, not every retry
+                    self._event(LinkEventKind.OPEN_FAILED, message)
+                    last_failure = message
+                self._stop.wait(delay)
+                delay = min(2.0 * delay, self._backoff_s[1])
+                continue
+            last_failure = ""
+            delay = self._backoff_s[0]
+            self._event(
+                LinkEventKind.CONNECTED, f"{self.settings.role} port {self.settings.url} open"
+            )
+            self._port = port
+            try:
+                self._read_until_stopped(port)
+            except (serial.SerialException, OSError) as exc:
+                self._event(LinkEventKind.DISCONNECTED, describe_port_error(self.settings, exc))
+            except Exception as exc:  # a bug must be reported, and must not end the reader
+                log.exception("reader for %s", self.settings.role)
+                self._event(
+                    LinkEventKind.READER_ERROR,
+                    f"{self.settings.role} port {self.settings.url}: "
+                    f"unexpected {type(exc).__name__}: {exc}",
+                )
+            finally:
+                self._port = None
+                _close_quietly(port)
+            if not self._stop.is_set():
+                self._stop.wait(delay)
+
+    def _read_until_stopped(self, port: Any) -> None:
+        while not self._stop.is_set():
+            data = port.read(1)  # waits up to the timeout for a first byte
+            if not data:
+                continue
+            waiting = port.in_waiting
+            if waiting:  # and takes the rest of what came with it in the same read
+                data += port.read(min(waiting, READ_SIZE))
+            mono = self._clock()
+            frames = self.decoder.feed(data)
+            self._deliver(
+                Received(self.settings.role, frames, self.decoder.take_problems(), len(data), mono)
+            )
+
+
+def _close_quietly(port: Any) -> None:
+    try:
+        port.close()
+    except Exception as exc:  # closing a vanished device may fail; nothing is left to save
+        log.debug("closing port: %s", exc)
