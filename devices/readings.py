@@ -33,7 +33,7 @@ class TransducerFrame:
     """
 
     samples: np.ndarray
-    sample_rate: int
+    sample_rate: float  # as a binary frame states it (whole Hz), or as configured for ASCII
     status: TransducerStatus
     sequence: int | None = None
     missing_before: int = 0

@@ -267,7 +267,7 @@ class AsciiTransducerDecoder(Decoder[TransducerFrame]):
 
     protocol = "ascii"
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: float) -> None:
         super().__init__()
         if not (1 <= sample_rate <= 0xFFFF):
             raise ValueError(f"sample rate must be 1..65535 Hz, got {sample_rate}")

@@ -64,15 +64,17 @@ class AudioSink(BackgroundSink):
         self._own_dir: Path | None = None
         self._wavs: dict[Priority, Path] = {}
         self._problem: str | None = None
-        self._argv = find_player(player_command)
-        if self._argv is None:
+        player = find_player(player_command)
+        self._argv: list[str] = player or []  # empty only when unavailable: nothing plays
+        if player is None:
             tried = player_command or ", ".join(c.split()[0] for c in PLAYER_CANDIDATES)
             self._problem = f"audio output unavailable: no sound player found (tried {tried})"
             return
         try:
             if workdir is None:
-                self._own_dir = Path(tempfile.mkdtemp(prefix="monitor-alarm-sounds-"))
-            directory = self._own_dir or Path(workdir)
+                directory = self._own_dir = Path(tempfile.mkdtemp(prefix="monitor-alarm-sounds-"))
+            else:
+                directory = Path(workdir)
             directory.mkdir(parents=True, exist_ok=True)
             for priority in SOUNDING:
                 path = directory / f"alarm-{priority.label}.wav"
@@ -112,9 +114,12 @@ class AudioSink(BackgroundSink):
         with self._cond:
             return self._cond.wait_for(lambda: self._idle or self._closed, timeout_s)
 
-    def _preempted(self, playing: Priority) -> bool:
+    def _still_wanted(self, playing: Priority) -> Priority | None:
+        """What is wanted now; None if that preempts ``playing`` (more urgent, silence, closing)."""
         wanted = self._wanted
-        return self._closed or wanted is None or wanted > playing
+        if self._closed or wanted is None or wanted > playing:
+            return None
+        return wanted
 
     def _run(self) -> None:
         while True:
@@ -126,11 +131,12 @@ class AudioSink(BackgroundSink):
                     return
                 self._idle = False
                 priority = self._wanted
+                assert priority is not None  # waited for above
             self._play(priority)
             finished = time.monotonic()
             with self._cond:
-                while not self._preempted(priority):
-                    remaining = finished + self._interval(self._wanted) - time.monotonic()
+                while (wanted := self._still_wanted(priority)) is not None:
+                    remaining = finished + self._interval(wanted) - time.monotonic()
                     if remaining <= 0.0:
                         break
                     self._cond.wait(remaining)
@@ -152,7 +158,7 @@ class AudioSink(BackgroundSink):
             except subprocess.TimeoutExpired:
                 pass
             with self._cond:
-                preempted = self._preempted(priority)
+                preempted = self._still_wanted(priority) is None
             if preempted:
                 stop_process(proc)
                 return

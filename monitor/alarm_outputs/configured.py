@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from monitor.alarm_outputs.audio import AudioSink
 from monitor.alarm_outputs.command import CommandSink
@@ -29,12 +29,20 @@ def format_transition(transition: AlarmTransition) -> str:
     )
 
 
+class TextStream(Protocol):
+    """Where the terminal output writes: stdout, or the curses screen's recent-events tail."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class TerminalSink(AlarmSink):
     """One line per transition on a text stream, flushed at once."""
 
     name = "terminal"
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextStream):
         self._stream = stream
 
     def deliver(self, transition: AlarmTransition) -> None:
@@ -53,7 +61,7 @@ def _setting(settings: Mapping[str, object], key: str, kind: type) -> Any:
 
 
 def build_sinks(
-    settings: Mapping[str, object], stream: TextIO, workdir: str | os.PathLike[str] | None
+    settings: Mapping[str, object], stream: TextStream, workdir: str | os.PathLike[str] | None
 ) -> list[AlarmSink]:
     """The configured outputs: always the terminal, then audio, GPIO and the command hook.
 

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from monitor.alarm_outputs.sink import AlarmSink
@@ -109,14 +110,16 @@ class _Worker:
                 if not self._items:
                     break
                 item = self._items.popleft()
+                call: Callable[[], None]
                 if item is _RENDER:
-                    kind, call, arg = "render", self.sink.render, self._annunciation
-                    self._annunciation = None
+                    annunciation, self._annunciation = self._annunciation, None
+                    assert annunciation is not None  # a _RENDER is queued with its annunciation
+                    kind, call = "render", partial(self.sink.render, annunciation)
                 else:
-                    kind, call, arg = "deliver", self.sink.deliver, item
+                    kind, call = "deliver", partial(self.sink.deliver, item)
                 self.busy_since = time.monotonic()
             try:
-                call(arg)
+                call()
             except Exception as exc:
                 log.debug("alarm output %s raised", self.name, exc_info=True)
                 self._health.fail(self.name, kind, str(exc) or type(exc).__name__)
@@ -166,8 +169,8 @@ class SinkFanout:
         self._workers = [_Worker(s, queue_size, self._health) for s in self._sinks]
         for sink in self._sinks:
             sink.bind(
-                lambda message, n=sink.name: self._health.fail(n, "sink", message),
-                lambda n=sink.name: self._health.ok(n, "sink"),
+                partial(self._health.fail, sink.name, "sink"),
+                partial(self._health.ok, sink.name, "sink"),
             )
             try:
                 reason = sink.unavailable()

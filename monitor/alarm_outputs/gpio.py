@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import partial
 from typing import Any, Protocol
 
 from monitor.alarm_outputs.sink import BackgroundSink, SinkError
@@ -134,6 +135,8 @@ class GpioSink(BackgroundSink):
                 self._cond.notify_all()
 
     def _run(self) -> None:
+        driver = self._driver
+        assert driver is not None  # the thread is started only with a line to drive
         level: bool | None = None
         previous = "off"
         while True:
@@ -145,25 +148,27 @@ class GpioSink(BackgroundSink):
                 lit = not level if previous == "flash" else True
             else:
                 lit = mode == "on"
-            if lit != level and self._set(lit):
+            if lit != level and self._set(driver, lit):
                 level = lit
             previous = mode
             # Flashing toggles every half period; a failed write is retried as often.
             retry = mode == "flash" or level != lit
             with self._cond:
                 self._cond.wait_for(
-                    lambda m=mode: self._closed or self._mode != m,
-                    self._half_period_s if retry else None,
+                    partial(self._changed_from, mode), self._half_period_s if retry else None
                 )
-        self._set(False)
+        self._set(driver, False)
         try:
-            self._driver.close()
+            driver.close()
         except Exception as exc:
             log.warning("GPIO %s: release failed: %s", self._label, exc)
 
-    def _set(self, on: bool) -> bool:
+    def _changed_from(self, mode: str) -> bool:
+        return self._closed or self._mode != mode
+
+    def _set(self, driver: LineDriver, on: bool) -> bool:
         try:
-            self._driver.set(on)
+            driver.set(on)
         except Exception as exc:
             self.report_failure(f"GPIO {self._label}: cannot set the line: {exc}")
             return False

@@ -15,11 +15,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from devices.simulation.scenario import Scenario
 from devices.simulation.simulator import TRANSDUCER, ScenarioPlayer, play
 from devices.simulation.virtual_ports import VirtualPort
+from monitor.alarm_outputs.configured import TextStream
 from monitor.bedside.live import LiveMonitor, RunResult, Screen
 from monitor.bedside.view import clock_text
 from monitor.clinical.engine import TimelineEntry
@@ -63,7 +63,7 @@ def run_demo(
     *,
     speed: float,
     screen: Screen | None,
-    alarm_stream: TextIO,
+    alarm_stream: TextStream,
     log_dir: Path | None = None,
     stop: threading.Event | None = None,
 ) -> DemoResult:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import Protocol
 
 import serial
 
@@ -30,7 +30,7 @@ from devices.protocols.decoding import Decoder
 from devices.protocols.pump import PumpLineDecoder
 from devices.protocols.transducer import AsciiTransducerDecoder, BinaryTransducerDecoder
 from devices.readings import SampleBlock
-from monitor.alarm_outputs.configured import build_sinks
+from monitor.alarm_outputs.configured import TextStream, build_sinks
 from monitor.alarm_outputs.fanout import SinkFanout
 from monitor.bedside.chain import Bedside
 from monitor.bedside.config_change import ChangeError
@@ -106,7 +106,9 @@ class Ports:
         return BinaryTransducerDecoder()
 
 
-def check_ports(ports: Ports, open_port: Callable[..., object] = serial.serial_for_url) -> None:
+def check_ports(
+    ports: Ports, open_port: Callable[..., serial.SerialBase] = serial.serial_for_url
+) -> None:
     """Open and close every port once, so a wrong path or a busy port stops the start-up."""
     problems = []
     for settings in ports.all():
@@ -116,7 +118,7 @@ def check_ports(ports: Ports, open_port: Callable[..., object] = serial.serial_f
         except (serial.SerialException, OSError, ValueError) as exc:
             problems.append(f"{key}: {describe_port_error(settings, exc)}")
             continue
-        port.close()  # type: ignore[attr-defined]
+        port.close()
     if problems:
         raise StartupError("; ".join(problems))
 
@@ -155,7 +157,7 @@ class LiveMonitor:
         self,
         config: Config,
         *,
-        alarm_stream: TextIO,
+        alarm_stream: TextStream,
         log_dir: Path | None = None,
         by: str = "monitor",
         clock: Callable[[], float] = time.monotonic,

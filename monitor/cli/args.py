@@ -53,7 +53,9 @@ class LogfmtFormatter(logging.Formatter):
     """One ``key=value`` line per record (logfmt), so journald, grep and scripts can pick
     the fields apart: ``time=... level=warning logger=monitor.bedside.live msg="..."``."""
 
-    converter = time.gmtime  # UTC, as the log's rows are
+    @staticmethod
+    def converter(seconds: float | None) -> time.struct_time:
+        return time.gmtime(seconds)  # UTC, as the log's rows are
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {

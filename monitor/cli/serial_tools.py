@@ -37,6 +37,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         for name in list_scenarios():
             print(f"{name:28s} {load_scenario(name).title}")
         return 0
+    player: ReplayPlayer | ScenarioPlayer
     if args.replay:
         recording = read_recording(args.replay, fs=args.fs, channel=args.channel)
         try:

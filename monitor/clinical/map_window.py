@@ -98,13 +98,11 @@ class MapWindow:
         naive = float(np.median(every_map)) if len(every_map) else None
         coverage = clean_s / self.window_s
         n_clean = int(clean.sum())
-        values: tuple[float | None, float | None, float | None, float | None]
-        if not n_clean or coverage < self.min_coverage:
-            values = (None, None, None, None)
-        else:
-            medians = np.median(rows[clean][:, _MAP : _RATE + 1], axis=0)
-            map_mmhg, systolic, diastolic, rate = (float(v) for v in medians)
-            values = (map_mmhg, systolic, diastolic, rate)
+        medians: list[float | None] = [None] * 4
+        if n_clean and coverage >= self.min_coverage:
+            medians = [float(v) for v in np.median(rows[clean][:, _MAP : _RATE + 1], axis=0)]
+        map_mmhg, systolic, diastolic, rate = medians
         return MapEstimate(
-            t_s, *values, coverage, artifact_s / self.window_s, len(every_map), n_clean, naive
-        )
+            t_s, map_mmhg, systolic, diastolic, rate,
+            coverage, artifact_s / self.window_s, len(every_map), n_clean, naive,
+        )  # fmt: skip

@@ -553,10 +553,12 @@ def _bound(key: str, entry: object) -> Bound:
     if not (
         present <= {"min", "max", "unit", "bedside"}
         and isinstance(bedside, bool)
-        and all(
-            isinstance(x, number) and not isinstance(x, bool) and math.isfinite(x)
-            for x in (low, high)
-        )
+        and isinstance(low, number)
+        and isinstance(high, number)
+        and not isinstance(low, bool)
+        and not isinstance(high, bool)
+        and math.isfinite(low)
+        and math.isfinite(high)
         and low <= high
         and isinstance(unit, str)
     ):

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -36,6 +37,18 @@ from monitor.configuration.drug_table import DrugTable
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind, InputItem, PumpObservation
 from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
 from monitor.edge.stream_clock import DEFAULT_COMM_LOSS_S, StreamClock
+
+
+class Reader(Protocol):
+    """A port's reader as ``DeviceInput`` drives it: ``PortReader``, or the virtual bench's."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+#: Makes a port's reader from its settings, its decoder and where to deliver.
+ReaderFactory = Callable[[PortSettings, Decoder, Callable[[LinkEvent | Received], None]], Reader]
 
 _LINK_KINDS = {
     LinkEventKind.CONNECTED: DeviceEventKind.CONNECTED,
@@ -75,7 +88,7 @@ class DeviceInput:
         drug_table: DrugTable,
         comm_loss_s: float = DEFAULT_COMM_LOSS_S,
         clock: Callable[[], float] = time.monotonic,
-        reader_factory: Callable[..., PortReader] = PortReader,
+        reader_factory: ReaderFactory = PortReader,
     ) -> None:
         # SimpleQueue: put and get in C, a tenth of Queue's cost at 40 arrivals a second.
         self._queue: queue.SimpleQueue[LinkEvent | Received] = queue.SimpleQueue()

@@ -101,8 +101,9 @@ def _when(utc: float) -> datetime:
     return datetime.fromtimestamp(utc, UTC)
 
 
-def _number(value: object) -> float:
-    return float("nan") if value is None else float(value)  # type: ignore[arg-type]
+def _number(value: float | None) -> float:
+    """A logged numeric (JSON: a number or null) as a float, NaN where it was unknown."""
+    return float("nan") if value is None else float(value)
 
 
 def _typical_spacing(utcs: list[float]) -> float:

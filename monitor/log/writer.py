@@ -248,8 +248,16 @@ class BedsideLog:
             previous_boot = row_boot
             points.append(
                 TrendPoint(
-                    at_s - boot.origin_s, map_mmhg, sbp, dbp, rate, clean, artifact, nee,
-                    bool(no_pulse), state,
+                    at_s - boot.origin_s,
+                    map_mmhg,
+                    sbp,
+                    dbp,
+                    rate,
+                    clean,
+                    artifact,
+                    nee,
+                    bool(no_pulse),
+                    state,
                 )  # fmt: skip
             )
         data_end = points[-1].t_s if points else 0.0

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import hl7
-from hl7.mllp import InvalidBlockError, open_hl7_connection
+from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, open_hl7_connection
 
 from monitor.configuration.config import Config
 from monitor.log.reader import LogReader, LogRow
@@ -81,7 +81,7 @@ class Hl7Link:
         self._admissions: dict[int | None, int | None] = {}
         self._last_observation_utc = float("-inf")
         self._loop = asyncio.new_event_loop()
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._streams: tuple[HL7StreamReader, HL7StreamWriter] | None = None
 
     @property
     def where(self) -> str:
