@@ -679,10 +679,14 @@ class _Reader:
             if duration <= 0.0:
                 self.fail(t.key("duration_s"), "must be above 0 s")
         params: dict[str, float | int | str] = {}
+
+        def integer_in(low: int, high: int) -> Callable[[Any, str], int]:
+            return lambda v, k: self.integer(v, k, low, high)
+
         for name, (kind_of, default) in keywords.items():
             if kind in _EXTRA_ARTIFACT_KEYS and _EXTRA_ARTIFACT_KEYS[kind][0] == name:
                 low, high = _EXTRA_ARTIFACT_KEYS[kind][1:3]
-                value = t.get(name, lambda v, k, a=low, b=high: self.integer(v, k, a, b), default)
+                value = t.get(name, integer_in(low, high), default)
             elif kind_of is int:
                 value = t.get(name, lambda v, k: self.integer(v, k, 0, 2**63 - 1), default)
             else:
