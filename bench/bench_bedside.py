@@ -62,7 +62,8 @@ import numpy as np
 from process_stats import cpu_seconds, nearest_rank
 from provenance import command_line, machine_line
 
-from devices.simulation.scenario import ArtifactSpec, Scenario, load_scenario
+from devices.simulation.scenario import ArtifactSpec, Scenario
+from devices.simulation.scenario_file import load_scenario
 from devices.simulation.simulator import ScenarioPlayer, play
 from devices.simulation.virtual_ports import VirtualPort
 from monitor import core

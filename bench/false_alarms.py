@@ -50,7 +50,7 @@ import numpy as np
 from provenance import command_line, machine_line
 
 from devices.readings import SampleBlock
-from devices.simulation.scenario import load_scenario
+from devices.simulation.scenario_file import load_scenario
 from monitor.analysis.analyze import analyze
 from monitor.analysis.records import read_recording
 from monitor.analysis.virtual_bench import run_scenario

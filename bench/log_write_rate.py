@@ -43,7 +43,8 @@ from pathlib import Path
 
 from provenance import command_line, machine_line
 
-from devices.simulation.scenario import Scenario, load_scenario
+from devices.simulation.scenario import Scenario
+from devices.simulation.scenario_file import load_scenario
 from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
 from monitor.clinical.settings import ClinicalSettings
 from monitor.configuration.config import default_config

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.simulation.scenario import load_scenario
+from devices.simulation.scenario_file import load_scenario
 from monitor._beat_detector import BeatDetector as CompiledBeatDetector
 from monitor.analysis.validation import ReferenceRecord, load_reference_record
 from monitor.analysis.virtual_bench import ScenarioClock, run_scenario

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.simulation.scenario import load_scenario
+from devices.simulation.scenario_file import load_scenario
 from monitor.alarm_outputs.fanout import SinkFanout
 from monitor.alarm_outputs.sink import AlarmSink
 from monitor.analysis.virtual_bench import ScenarioClock, run_scenario

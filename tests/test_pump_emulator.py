@@ -10,7 +10,8 @@ from devices.infusion import rate_from_dose
 from devices.protocols.pump import SEQUENCE_MODULUS, PumpLineDecoder
 from devices.readings import PumpHeartbeat, PumpReport, PumpState
 from devices.simulation.pump_emulator import PumpEmulator
-from devices.simulation.scenario import InfusionSpec, InfusionStep, PumpSpec, load_scenario
+from devices.simulation.scenario import InfusionSpec, InfusionStep, PumpSpec
+from devices.simulation.scenario_file import load_scenario
 
 WEIGHT_KG = 80.0
 NE_RATE = rate_from_dose(0.1, "ug/kg/min", 64.0, "ug/mL", WEIGHT_KG)  # 7.5 mL/h

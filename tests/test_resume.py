@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.simulation.scenario import load_scenario
+from devices.simulation.scenario_file import load_scenario
 from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
 from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.refractory import RefractoryDetector

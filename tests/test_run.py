@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.simulation.scenario import load_scenario
+from devices.simulation.scenario_file import load_scenario
 from monitor import core
 from monitor.log.store import DATABASE_NAME
 

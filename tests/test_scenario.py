@@ -19,11 +19,10 @@ from devices.simulation.scenario import (
     STATE_NAMES,
     Scenario,
     ScenarioError,
-    list_scenarios,
-    load_scenario,
     trajectory_at,
     trajectory_values,
 )
+from devices.simulation.scenario_file import list_scenarios, load_scenario
 
 PACKAGED = [
     "artifact-storm",

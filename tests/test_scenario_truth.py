@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from devices.readings import PumpReport, SampleBlock
-from devices.simulation.scenario import list_scenarios, load_scenario
+from devices.simulation.scenario_file import list_scenarios, load_scenario
 from monitor.analysis.analyze import PumpRow, analyze
 from monitor.analysis.virtual_bench import BenchRun, run_scenario
 from monitor.clinical.settings import ClinicalSettings

@@ -11,7 +11,7 @@ from devices.protocols.pump import PumpLineDecoder
 from devices.protocols.transducer import BinaryTransducerDecoder
 from devices.readings import PumpReport, TransducerStatus
 from devices.simulation.replay import ReplayPlayer, replay_front_end
-from devices.simulation.scenario import load_scenario
+from devices.simulation.scenario_file import load_scenario
 from devices.simulation.simulator import TRANSDUCER, ScenarioPlayer
 
 STORM_HEAD = """

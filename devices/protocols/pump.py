@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from functools import reduce
 
 from devices.protocols.decoding import Decoder
@@ -141,7 +142,10 @@ def _parse_heartbeat(fields: list[str]) -> PumpHeartbeat:
     )
 
 
-_PARSERS = {"PMSTA": _parse_report, "PMHBT": _parse_heartbeat}
+_PARSERS: dict[str, Callable[[list[str]], PumpSentence]] = {
+    "PMSTA": _parse_report,
+    "PMHBT": _parse_heartbeat,
+}
 
 
 class PumpLineDecoder(Decoder[PumpSentence]):

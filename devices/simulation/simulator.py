@@ -110,7 +110,7 @@ class ScenarioPlayer:
         fs = waveform.fs
         spec = scenario.transducer
 
-        def stretch(a: ArtifactSpec, status: int = 0) -> Stretch:
+        def stretch(a: ArtifactSpec, status: TransducerStatus) -> Stretch:
             return Stretch(
                 round(a.start_s * fs), math.ceil((a.start_s + a.duration_s) * fs), status
             )
@@ -125,7 +125,9 @@ class ScenarioPlayer:
             protocol=spec.protocol,
             calibration=Calibration(spec.zero_counts, spec.nano_mmhg_per_count),
             flagged=[stretch(a, _STATUS[a.kind]) for a in scenario.artifacts if a.kind in _STATUS],
-            dropped=[stretch(a) for a in scenario.artifacts if a.kind == "dropout"],
+            dropped=[
+                stretch(a, TransducerStatus(0)) for a in scenario.artifacts if a.kind == "dropout"
+            ],
             garbage=[
                 (a.start_s, rng.bytes(int(a.params.get("bytes", GARBAGE_BYTES))))
                 for a in scenario.artifacts

@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from devices.simulation.scenario import load_scenario
+    from devices.simulation.scenario_file import load_scenario
     from monitor import core
     from monitor.bedside.demo import run_demo
     from monitor.bedside.live import StartupError

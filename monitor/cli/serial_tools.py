@@ -27,7 +27,7 @@ PROGRESS_EVERY_S = 10.0
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from devices.simulation.replay import ReplayPlayer, replay_front_end
-    from devices.simulation.scenario import list_scenarios, load_scenario
+    from devices.simulation.scenario_file import list_scenarios, load_scenario
     from devices.simulation.simulator import ScenarioPlayer, play
     from devices.simulation.virtual_ports import VirtualPort
     from monitor.analysis.records import read_recording
