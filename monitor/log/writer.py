@@ -250,8 +250,8 @@ class BedsideLog:
                 TrendPoint(
                     at_s - boot.origin_s, map_mmhg, sbp, dbp, rate, clean, artifact, nee,
                     bool(no_pulse), state,
-                )  # fmt: skip
-            )
+                )
+            )  # fmt: skip
         data_end = points[-1].t_s if points else 0.0
         return History(tuple(points), data_end)
 
