@@ -184,7 +184,7 @@ class BedsideLog:
         exact = False
         origin = 0.0
         all_notes = list(notes)
-        with _Transaction(conn):
+        with Transaction(conn):
             if admission is None:
                 admission = (insert_admission(conn, utc, None, by, None), None)
                 all_notes.append(f"admission {admission[0]} started (no earlier admission)")
@@ -257,7 +257,7 @@ class BedsideLog:
 
     def new_admission(self, weight_kg: float | None, by: str) -> int:
         """Start a new patient's admission: no later boot resumes history from before it."""
-        with _Transaction(self._record) as conn:
+        with Transaction(self._record) as conn:
             return insert_admission(conn, self.clocks.utc(), weight_kg, by, self.boot.id)
 
     def latest_admission(self) -> int:
@@ -321,7 +321,7 @@ class BedsideLog:
             conn.execute(
                 "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
                 "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (boot, stream_s, utc, by, _os_user(), action, key, old, new, file, file_hash),
+                (boot, stream_s, utc, by, os_user(), action, key, old, new, file, file_hash),
             )
 
         return self._durably("record", write)
@@ -441,7 +441,7 @@ class BedsideLog:
         """
         for attempt in (1, 2):
             try:
-                with _Transaction(conn):
+                with Transaction(conn):
                     write(conn)
             except sqlite3.Error as exc:
                 if attempt == 1 and _is_full(exc):
@@ -458,7 +458,7 @@ class BedsideLog:
         """Delete ``rows`` of the oldest bulk rows, from the first table that has any."""
         for table in BULK_TABLES:
             try:
-                with _Transaction(conn):
+                with Transaction(conn):
                     deleted = conn.execute(
                         f"DELETE FROM {table} WHERE rowid IN "
                         f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
@@ -555,7 +555,7 @@ class BedsideLog:
         for table in BULK_TABLES:
             while True:
                 try:
-                    with _Transaction(conn):
+                    with Transaction(conn):
                         n = conn.execute(
                             f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
                             "WHERE utc < ? LIMIT ?)",
@@ -596,7 +596,7 @@ _COLUMNS = {
 }
 
 
-class _Transaction:
+class Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back if the body raises."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -619,13 +619,13 @@ def insert_admission(
     """A new admission row and its audit record, inside the caller's transaction."""
     admission = conn.execute(
         "INSERT INTO admissions (utc, weight_kg, by, os_user) VALUES (?,?,?,?)",
-        (utc, weight_kg, by, _os_user()),
+        (utc, weight_kg, by, os_user()),
     ).lastrowid
     assert admission is not None
     conn.execute(
         "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
         "VALUES (?,?,?,?,?,?,?,?,?)",
-        (boot, None, utc, by, _os_user(), "admission", "patient", None,
+        (boot, None, utc, by, os_user(), "admission", "patient", None,
          f"admission {admission}" + ("" if weight_kg is None else f", {weight_kg:g} kg")),
     )  # fmt: skip
     return admission
@@ -636,7 +636,7 @@ def _write_outside(directory: Path, write: Callable[[sqlite3.Connection], Any]) 
     opened = open_log_database(directory)
     conn = connect(opened.path, synchronous="FULL")
     try:
-        with _Transaction(conn):
+        with Transaction(conn):
             return write(conn)
     finally:
         conn.close()
@@ -666,7 +666,7 @@ def set_admission_weight(
         conn.execute(
             "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
             "VALUES (?,?,?,?,?,?,?,?,?)",
-            (None, None, clocks.utc(), by, _os_user(), "weight", f"admission {admission}",
+            (None, None, clocks.utc(), by, os_user(), "weight", f"admission {admission}",
              None if old is None else f"{old:g} kg", f"{weight_kg:g} kg"),
         )  # fmt: skip
         return admission, old
@@ -691,7 +691,7 @@ def record_audit_outside(
         conn.execute(
             "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
             "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (None, None, clocks.utc(), by, _os_user(), action, key, old, new, file, file_hash),
+            (None, None, clocks.utc(), by, os_user(), action, key, old, new, file, file_hash),
         )
 
     try:
@@ -713,7 +713,8 @@ def _json(value: Any) -> str:
     return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
 
 
-def _os_user() -> str:
+def os_user() -> str:
+    """Who is logged in, for the audit's ``os_user``: ``by`` is only the name someone gave."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
