@@ -1,4 +1,4 @@
-"""The bedside log: every alarm, state, trend, pump event and audit record, in SQLite.
+"""The bedside's writer: a running bedside's alarms, states, trends, pump events and audit.
 
 Two write paths, because they have different promises:
 
@@ -15,6 +15,10 @@ steps, and, when the disk (or the configured size limit) is full, deletes
 the oldest bulk rows to make room for the record. Problems are reported
 through ``problems()`` for the monitor to raise as a technical alarm, never
 by raising into the signal path. docs/log.md has the tables and figures.
+
+The admission row, the clocks and the transaction helper are shared with
+``monitor.log.outside``, where other processes write admissions and audit
+records without a running bedside.
 """
 
 from __future__ import annotations
@@ -629,77 +633,6 @@ def insert_admission(
          f"admission {admission}" + ("" if weight_kg is None else f", {weight_kg:g} kg")),
     )  # fmt: skip
     return admission
-
-
-def _write_outside(directory: Path, write: Callable[[sqlite3.Connection], Any]) -> Any:
-    """One durable transaction on the log from outside a running monitor (the admin commands)."""
-    opened = open_log_database(directory)
-    conn = connect(opened.path, synchronous="FULL")
-    try:
-        with Transaction(conn):
-            return write(conn)
-    finally:
-        conn.close()
-
-
-def start_admission(
-    directory: Path, weight_kg: float | None, by: str, clocks: Clocks = SYSTEM_CLOCKS
-) -> int:
-    """A new patient from outside a running monitor (``monitor patient new``, the demo)."""
-    return _write_outside(
-        directory, lambda conn: insert_admission(conn, clocks.utc(), weight_kg, by, None)
-    )
-
-
-def set_admission_weight(
-    directory: Path, weight_kg: float, by: str, clocks: Clocks = SYSTEM_CLOCKS
-) -> tuple[int, float | None]:
-    """Correct the current admission's weight (audited); returns it and the old weight."""
-
-    def write(conn: sqlite3.Connection) -> tuple[int, float | None]:
-        row = conn.execute("SELECT id, weight_kg FROM admissions ORDER BY id DESC LIMIT 1")
-        admission, old = row.fetchone() or (
-            insert_admission(conn, clocks.utc(), None, by, None),
-            None,
-        )
-        conn.execute("UPDATE admissions SET weight_kg = ? WHERE id = ?", (weight_kg, admission))
-        conn.execute(
-            "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
-            (None, None, clocks.utc(), by, os_user(), "weight", f"admission {admission}",
-             None if old is None else f"{old:g} kg", f"{weight_kg:g} kg"),
-        )  # fmt: skip
-        return admission, old
-
-    return _write_outside(directory, write)
-
-
-def record_audit_outside(
-    directory: Path,
-    by: str,
-    action: str,
-    key: str,
-    old: str | None,
-    new: str | None,
-    file: str | None = None,
-    file_hash: str | None = None,
-    clocks: Clocks = SYSTEM_CLOCKS,
-) -> bool:
-    """An audited change made outside a running monitor; False if the log cannot take it."""
-
-    def write(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
-            "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (None, None, clocks.utc(), by, os_user(), action, key, old, new, file, file_hash),
-        )
-
-    try:
-        _write_outside(directory, write)
-    except (sqlite3.Error, LogError, OSError) as exc:
-        log.warning("log: audit record not written: %s", exc)
-        return False
-    return True
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
