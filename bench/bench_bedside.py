@@ -79,8 +79,9 @@ from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.settings import ClinicalSettings
 from monitor.configuration.config import default_config
 from monitor.configuration.drug_table import load_drug_table
+from monitor.log.outside import start_admission
 from monitor.log.store import DATABASE_NAME
-from monitor.log.writer import BedsideLog, LogSettings, start_admission
+from monitor.log.writer import BedsideLog, LogSettings
 
 SOAK_SCENARIO = Path(__file__).resolve().with_name("soak-24h.toml")
 SAMPLE_RATE_HZ = 1000  # the scenario's, and the monitor's configuration

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.analysis.virtual_bench import ScenarioClock
-from monitor.log.writer import start_admission
+from monitor.log.outside import start_admission
 from monitor.network.outbox import BATCH_ROWS, Outbox
 
 from conftest import play_into_log

@@ -30,8 +30,8 @@ from monitor.configuration.config import (
     load_config,
     read_config_file,
 )
+from monitor.log.outside import record_audit_outside
 from monitor.log.store import configured_log_directory
-from monitor.log.writer import record_audit_outside
 
 BEDSIDE_FILE = "bedside.toml"
 _SECTION = re.compile(r"^\s*\[([A-Za-z0-9_.]+)\]\s*(#.*)?$")

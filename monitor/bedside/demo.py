@@ -24,7 +24,7 @@ from monitor.bedside.live import LiveMonitor, RunResult, Screen
 from monitor.bedside.view import clock_text
 from monitor.clinical.engine import TimelineEntry
 from monitor.configuration.config import Config
-from monitor.log.writer import start_admission
+from monitor.log.outside import start_admission
 
 STALL_S = 10.0  # the simulation ended and nothing arrived for this long: stop
 # Scenario time per simulator tick: well under the pump-silence timeout, so a

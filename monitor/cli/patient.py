@@ -28,8 +28,8 @@ def weight_kg(text: str) -> float:
 
 def cmd_patient_new(args: argparse.Namespace) -> int:
     from monitor.bedside.config_change import clear_bedside
+    from monitor.log.outside import start_admission
     from monitor.log.store import configured_log_directory
-    from monitor.log.writer import start_admission
 
     config = load_effective(args.config)
     directory = args.log_dir or configured_log_directory(config)
@@ -46,8 +46,8 @@ def cmd_patient_new(args: argparse.Namespace) -> int:
 
 
 def cmd_patient_set(args: argparse.Namespace) -> int:
+    from monitor.log.outside import set_admission_weight
     from monitor.log.store import configured_log_directory
-    from monitor.log.writer import set_admission_weight
 
     config = load_effective(args.config)
     directory = args.log_dir or configured_log_directory(config)

@@ -1,4 +1,4 @@
-"""The bedside log: every alarm, state, trend, pump event and audit record, in SQLite.
+"""The bedside's writer: a running bedside's alarms, states, trends, pump events and audit.
 
 Two write paths, because they have different promises:
 
@@ -15,6 +15,10 @@ steps, and, when the disk (or the configured size limit) is full, deletes
 the oldest bulk rows to make room for the record. Problems are reported
 through ``problems()`` for the monitor to raise as a technical alarm, never
 by raising into the signal path. docs/log.md has the tables and figures.
+
+The admission row, the clocks and the transaction helper are shared with
+``monitor.log.outside``, where other processes write admissions and audit
+records without a running bedside.
 """
 
 from __future__ import annotations
@@ -184,7 +188,7 @@ class BedsideLog:
         exact = False
         origin = 0.0
         all_notes = list(notes)
-        with _Transaction(conn):
+        with Transaction(conn):
             if admission is None:
                 admission = (insert_admission(conn, utc, None, by, None), None)
                 all_notes.append(f"admission {admission[0]} started (no earlier admission)")
@@ -248,24 +252,16 @@ class BedsideLog:
             previous_boot = row_boot
             points.append(
                 TrendPoint(
-                    at_s - boot.origin_s,
-                    map_mmhg,
-                    sbp,
-                    dbp,
-                    rate,
-                    clean,
-                    artifact,
-                    nee,
-                    bool(no_pulse),
-                    state,
-                )  # fmt: skip
-            )
+                    at_s - boot.origin_s, map_mmhg, sbp, dbp, rate, clean, artifact, nee,
+                    bool(no_pulse), state,
+                )
+            )  # fmt: skip
         data_end = points[-1].t_s if points else 0.0
         return History(tuple(points), data_end)
 
     def new_admission(self, weight_kg: float | None, by: str) -> int:
         """Start a new patient's admission: no later boot resumes history from before it."""
-        with _Transaction(self._record) as conn:
+        with Transaction(self._record) as conn:
             return insert_admission(conn, self.clocks.utc(), weight_kg, by, self.boot.id)
 
     def latest_admission(self) -> int:
@@ -329,7 +325,7 @@ class BedsideLog:
             conn.execute(
                 "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
                 "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (boot, stream_s, utc, by, _os_user(), action, key, old, new, file, file_hash),
+                (boot, stream_s, utc, by, os_user(), action, key, old, new, file, file_hash),
             )
 
         return self._durably("record", write)
@@ -449,7 +445,7 @@ class BedsideLog:
         """
         for attempt in (1, 2):
             try:
-                with _Transaction(conn):
+                with Transaction(conn):
                     write(conn)
             except sqlite3.Error as exc:
                 if attempt == 1 and _is_full(exc):
@@ -466,7 +462,7 @@ class BedsideLog:
         """Delete ``rows`` of the oldest bulk rows, from the first table that has any."""
         for table in BULK_TABLES:
             try:
-                with _Transaction(conn):
+                with Transaction(conn):
                     deleted = conn.execute(
                         f"DELETE FROM {table} WHERE rowid IN "
                         f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
@@ -563,7 +559,7 @@ class BedsideLog:
         for table in BULK_TABLES:
             while True:
                 try:
-                    with _Transaction(conn):
+                    with Transaction(conn):
                         n = conn.execute(
                             f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
                             "WHERE utc < ? LIMIT ?)",
@@ -604,7 +600,7 @@ _COLUMNS = {
 }
 
 
-class _Transaction:
+class Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back if the body raises."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -627,87 +623,16 @@ def insert_admission(
     """A new admission row and its audit record, inside the caller's transaction."""
     admission = conn.execute(
         "INSERT INTO admissions (utc, weight_kg, by, os_user) VALUES (?,?,?,?)",
-        (utc, weight_kg, by, _os_user()),
+        (utc, weight_kg, by, os_user()),
     ).lastrowid
     assert admission is not None
     conn.execute(
         "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
         "VALUES (?,?,?,?,?,?,?,?,?)",
-        (boot, None, utc, by, _os_user(), "admission", "patient", None,
+        (boot, None, utc, by, os_user(), "admission", "patient", None,
          f"admission {admission}" + ("" if weight_kg is None else f", {weight_kg:g} kg")),
     )  # fmt: skip
     return admission
-
-
-def _write_outside(directory: Path, write: Callable[[sqlite3.Connection], Any]) -> Any:
-    """One durable transaction on the log from outside a running monitor (the admin commands)."""
-    opened = open_log_database(directory)
-    conn = connect(opened.path, synchronous="FULL")
-    try:
-        with _Transaction(conn):
-            return write(conn)
-    finally:
-        conn.close()
-
-
-def start_admission(
-    directory: Path, weight_kg: float | None, by: str, clocks: Clocks = SYSTEM_CLOCKS
-) -> int:
-    """A new patient from outside a running monitor (``monitor patient new``, the demo)."""
-    return _write_outside(
-        directory, lambda conn: insert_admission(conn, clocks.utc(), weight_kg, by, None)
-    )
-
-
-def set_admission_weight(
-    directory: Path, weight_kg: float, by: str, clocks: Clocks = SYSTEM_CLOCKS
-) -> tuple[int, float | None]:
-    """Correct the current admission's weight (audited); returns it and the old weight."""
-
-    def write(conn: sqlite3.Connection) -> tuple[int, float | None]:
-        row = conn.execute("SELECT id, weight_kg FROM admissions ORDER BY id DESC LIMIT 1")
-        admission, old = row.fetchone() or (
-            insert_admission(conn, clocks.utc(), None, by, None),
-            None,
-        )
-        conn.execute("UPDATE admissions SET weight_kg = ? WHERE id = ?", (weight_kg, admission))
-        conn.execute(
-            "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
-            "VALUES (?,?,?,?,?,?,?,?,?)",
-            (None, None, clocks.utc(), by, _os_user(), "weight", f"admission {admission}",
-             None if old is None else f"{old:g} kg", f"{weight_kg:g} kg"),
-        )  # fmt: skip
-        return admission, old
-
-    return _write_outside(directory, write)
-
-
-def record_audit_outside(
-    directory: Path,
-    by: str,
-    action: str,
-    key: str,
-    old: str | None,
-    new: str | None,
-    file: str | None = None,
-    file_hash: str | None = None,
-    clocks: Clocks = SYSTEM_CLOCKS,
-) -> bool:
-    """An audited change made outside a running monitor; False if the log cannot take it."""
-
-    def write(conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
-            "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (None, None, clocks.utc(), by, _os_user(), action, key, old, new, file, file_hash),
-        )
-
-    try:
-        _write_outside(directory, write)
-    except (sqlite3.Error, LogError, OSError) as exc:
-        log.warning("log: audit record not written: %s", exc)
-        return False
-    return True
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -721,7 +646,8 @@ def _json(value: Any) -> str:
     return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
 
 
-def _os_user() -> str:
+def os_user() -> str:
+    """Who is logged in, for the audit's ``os_user``: ``by`` is only the name someone gave."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
