@@ -26,6 +26,7 @@ from devices.simulation.scenario_file import list_scenarios, load_scenario
 
 PACKAGED = [
     "artifact-storm",
+    "implausible-pump-report",
     "loss-of-pulse",
     "pump-silent",
     "responsive-norepinephrine",
@@ -84,7 +85,7 @@ def error_for(tmp_path: Path, text: str) -> ScenarioError:
 # -- packaged scenarios --------------------------------------------------------
 
 
-def test_list_scenarios_lists_the_five_packaged_ones():
+def test_list_scenarios_lists_the_six_packaged_ones():
     assert list_scenarios() == PACKAGED
 
 
