@@ -191,6 +191,8 @@ def test_a_v1_pump_on_a_monitor_reading_v2_is_a_wrong_version_error_never_a_repo
     assert rows(db, "SELECT count(*) FROM pump_events") == [(0,)]
     messages = [m for (m,) in rows(db, "SELECT message FROM events WHERE source = 'pump1'")]
     assert any("wrong protocol version" in m for m in messages), messages
+    # No valid sentence: the port is lost (NEE unknown), never read as another report.
+    assert rows(db, "SELECT count(*) > 0 FROM alarms WHERE name = 'pump_comm_lost'") == [(1,)]
 
 
 @pytest.mark.parametrize(
