@@ -5,9 +5,14 @@ samples per frame) fed in serial-read-sized chunks, against a baseline timed in
 the same run: a plain pure-Python decoder of the same frames, written here
 (same framing and escaping, a table-driven CRC-16/CCITT-FALSE, ``struct`` per
 header and per sample), checked to decode the same samples first. The ASCII
-transducer decoder and the pump sentence decoder are timed the same way.
-Timings are reported against the target (a decoder keeps up with at least 100
-transducers at 1000 Hz on one core), never asserted.
+transducer decoder and the pump sentence decoder (v2 with its CRC-16, and v1
+with its 8-bit XOR) are timed the same way, and the two pump checksums alone
+per sentence. Timings are reported against the target (a decoder keeps up
+with at least 100 transducers at 1000 Hz on one core), never asserted.
+
+A second table counts what each pump checksum lets through (issue 16):
+sentences with two random bits flipped (seeded), and the same bit flipped in
+two digits of the rate field, that decode as a different valid sentence.
 
 Run as ``python bench/bench_decoders.py``; ``--quick`` is a smoke test for CI.
 """
@@ -15,18 +20,28 @@ Run as ``python bench/bench_decoders.py``; ``--quick`` is a smoke test for CI.
 from __future__ import annotations
 
 import argparse
+import binascii
 import gc
+import operator
+import random
 import statistics
 import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 
 import numpy as np
 from provenance import command_line, machine_line
 
 from devices.protocols.decoding import Decoder
-from devices.protocols.pump import PumpLineDecoder, encode_heartbeat, encode_report
+from devices.protocols.pump import (
+    PROTOCOL_VERSIONS,
+    PumpLineDecoder,
+    PumpProtocol,
+    encode_heartbeat,
+    encode_report,
+)
 from devices.protocols.transducer import (
     AsciiTransducerDecoder,
     BinaryTransducerDecoder,
@@ -151,10 +166,14 @@ def pump_sentences(count: int) -> list[PumpSentence]:
     return sentences
 
 
-def pump_stream(sentences: list[PumpSentence]) -> bytes:
-    return b"".join(
-        encode_report(s) if isinstance(s, PumpReport) else encode_heartbeat(s) for s in sentences
+def encode_pump(s: PumpSentence, protocol: PumpProtocol) -> bytes:
+    return (
+        encode_report(s, protocol) if isinstance(s, PumpReport) else encode_heartbeat(s, protocol)
     )
+
+
+def pump_stream(sentences: list[PumpSentence], protocol: PumpProtocol) -> bytes:
+    return b"".join(encode_pump(s, protocol) for s in sentences)
 
 
 def reads(data: bytes, size: int) -> list[bytes]:
@@ -189,10 +208,93 @@ def check_ascii(chunks: list[bytes], signal: np.ndarray) -> None:
         raise SystemExit("ascii: decoded readings differ from those sent; nothing timed")
 
 
-def check_pump(chunks: list[bytes], sentences: list[PumpSentence]) -> None:
-    decoder = PumpLineDecoder()
+def check_pump(chunks: list[bytes], sentences: list[PumpSentence], protocol: PumpProtocol) -> None:
+    decoder = PumpLineDecoder(protocol)
     if [s for c in chunks for s in decoder.feed(c)] != sentences:
-        raise SystemExit("pump: decoded sentences differ from those sent; nothing timed")
+        raise SystemExit(
+            f"pump {protocol}: decoded sentences differ from those sent; nothing timed"
+        )
+
+
+# --- what each pump checksum lets through -------------------------------------------------------
+
+
+def _flipped(wire: bytes, bits: Sequence[int]) -> bytes:
+    damaged = bytearray(wire)
+    for bit in bits:
+        damaged[bit // 8] ^= 1 << (bit % 8)
+    return bytes(damaged)
+
+
+def _believed(protocol: PumpProtocol, sent: PumpSentence, damaged: bytes) -> bool:
+    """``damaged`` decodes as a valid sentence other than the one sent."""
+    return any(s != sent for s in PumpLineDecoder(protocol).feed(damaged + b"\r\n"))
+
+
+def random_flips(sentences: list[PumpSentence], protocol: PumpProtocol, trials: int) -> int:
+    """Sentences with two random bits flipped anywhere (framing too) read as another sentence."""
+    rng = random.Random(16)
+    believed = 0
+    for i in range(trials):
+        sent = sentences[i % len(sentences)]
+        wire = encode_pump(sent, protocol)
+        believed += _believed(protocol, sent, _flipped(wire, rng.sample(range(8 * len(wire)), 2)))
+    return believed
+
+
+def rate_digit_flips(sentences: list[PumpSentence], protocol: PumpProtocol) -> tuple[int, int]:
+    """The same bit flipped in two digits of the rate field, every bit and digit pair of every
+    report: (read as another report, tried)."""
+    believed = tried = 0
+    for sent in sentences:
+        if not isinstance(sent, PumpReport):
+            continue
+        wire = encode_pump(sent, protocol)
+        text = f"{sent.rate_ml_h:.6g}"
+        at = wire.index(f",{text},".encode()) + 1
+        digits = [at + i for i, ch in enumerate(text) if ch.isdigit()]
+        for a, b in ((a, b) for a in digits for b in digits if a < b):
+            for bit in range(8):
+                tried += 1
+                believed += _believed(protocol, sent, _flipped(wire, [8 * a + bit, 8 * b + bit]))
+    return believed, tried
+
+
+def corruption_table(sentences: list[PumpSentence], trials: int) -> None:
+    print(
+        f"| pump format | random 2-bit flips read as another sentence (of {trials:,}) "
+        "| same bit in two rate digits read as another rate |"
+    )
+    print("|---|---:|---:|")
+    for protocol in reversed(PROTOCOL_VERSIONS):
+        believed = random_flips(sentences, protocol, trials)
+        digits, tried = rate_digit_flips(sentences[: max(50, trials // 20)], protocol)
+        name = {"v1": "v1, 8-bit XOR", "v2": "v2, CRC-16/CCITT-FALSE"}[protocol]
+        print(
+            f"| {name} | {believed:,} ({100 * believed / trials:.2f}%) "
+            f"| {digits:,} of {tried:,} ({100 * digits / tried:.1f}%) |"
+        )
+
+
+def checksum_costs(sentences: list[PumpSentence], runs: int) -> None:
+    """The checksum alone, per sentence body: the C CRC against the XOR the v1 decoder uses."""
+    bodies = [encode_pump(s, "v2")[1:-7] for s in sentences]
+    costs = {}
+    for name, checksum in (
+        ("CRC-16 (binascii.crc_hqx)", lambda b: binascii.crc_hqx(b, 0xFFFF)),
+        ("8-bit XOR (functools.reduce)", lambda b: reduce(operator.xor, b, 0)),
+    ):
+        times = []
+        for _ in range(max(runs, 3)):
+            start = time.perf_counter()
+            for body in bodies:
+                checksum(body)
+            times.append(time.perf_counter() - start)
+        costs[name] = statistics.median(times) / len(bodies)
+    print("| checksum over one sentence body | ns per sentence |")
+    print("|---|---:|")
+    for name, cost in costs.items():
+        print(f"| {name} | {1e9 * cost:,.0f} |")
 
 
 # --- timing -------------------------------------------------------------------------------------
@@ -241,10 +343,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=5, help="runs per row; the median is shown")
     p.add_argument("--seconds", type=float, default=180.0, help="seconds of 1000 Hz pressure")
     p.add_argument("--sentences", type=int, default=20_000, help="pump sentences in the stream")
-    p.add_argument("--quick", action="store_true", help="smoke test: 1 run on 10 s, 1000 sentences")
+    p.add_argument("--flips", type=int, default=100_000, help="sentences damaged per format")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke test: 1 run on 10 s, 1000 sentences, 2000 flips"
+    )
     args = p.parse_args(argv)
     if args.quick:
-        args.runs, args.seconds, args.sentences = 1, 10.0, 1000
+        args.runs, args.seconds, args.sentences, args.flips = 1, 10.0, 1000, 2000
     return args
 
 
@@ -257,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     binary = binary_stream(signal)
     text = encode_ascii(signal)
     sentences = pump_sentences(args.sentences)
-    pumps = pump_stream(sentences)
+    pumps = pump_stream(sentences, "v2")
     print(
         f"streams: {args.seconds:g} s of synthetic ABP at {FS} Hz, fixed point 0.01 mmHg: "
         f"{len(binary) // 1024} KiB binary ({FRAME_SAMPLES} samples per frame), "
@@ -304,18 +409,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                 streamer(lambda: AsciiTransducerDecoder(FS), chunks),
             )
         )
-    for size in READ_SIZES:
-        chunks = reads(pumps, size)
-        check_pump(chunks, sentences)
-        cases.append(
-            Case(
-                "pump sentences",
-                "sentences",
-                size,
-                len(sentences),
-                streamer(PumpLineDecoder, chunks),
+    for protocol, name in (("v2", "pump sentences v2 (CRC-16)"), ("v1", "pump sentences v1 (XOR)")):
+        for size in READ_SIZES:
+            chunks = reads(pump_stream(sentences, protocol), size)
+            check_pump(chunks, sentences, protocol)
+            cases.append(
+                Case(
+                    name,
+                    "sentences",
+                    size,
+                    len(sentences),
+                    streamer(lambda protocol=protocol: PumpLineDecoder(protocol), chunks),
+                )
             )
-        )
     run_round_robin(cases, args.runs)
 
     baseline = {c.read_size: c.rate() for c in cases if c.baseline}
@@ -340,6 +446,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"| {c.decoder} | {c.read_size} | {c.rate():,.0f} {c.unit}/s | {spread} "
             f"| {multiple} | {ratio} | {target} |"
         )
+    print()
+    checksum_costs(sentences, args.runs)
+    print()
+    corruption_table(sentences, args.flips)
     print()
     print(f"benchmark wall time: {time.perf_counter() - wall:.1f} s")
 

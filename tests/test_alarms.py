@@ -95,6 +95,7 @@ def test_the_defaults_are_those_of_the_issue() -> None:
         ("unknown_drug", Priority.MEDIUM, TECHNICAL),
         ("unknown_unit", Priority.MEDIUM, TECHNICAL),
         ("weight_missing", Priority.MEDIUM, TECHNICAL),
+        ("implausible_dose", Priority.MEDIUM, TECHNICAL),
         ("serial_errors", Priority.LOW, TECHNICAL),
         ("alarm_output_failed", Priority.MEDIUM, TECHNICAL),
         ("log_failed", Priority.MEDIUM, TECHNICAL),

@@ -268,6 +268,31 @@ def test_a_concentration_unit_it_cannot_convert_raises_unknown_unit(
     assert first(rows, "episode", "opened") is None, "an unknown NEE cannot open an episode"
 
 
+def test_monitor_analyze_gives_the_issues_case_unknown_nee_and_the_alarm_then_recovers(
+    capsys, tmp_path
+):
+    abp = write_abp(tmp_path / "abp.csv", 240.0, lambda t: 58.0)
+    pumps = write_pumps(
+        tmp_path / "p.csv",
+        "0,P1,1,NORAD,80,ug/mL,18,running",  # 0.3 ug/kg/min for 80 kg
+        "60,P1,1,NORAD,1000000,ug/mL,1200,running",  # the issue's report
+        "120,P1,1,NORAD,80,ug/mL,18,running",
+    )
+    result = analyze(capsys, "--abp", abp, "--pumps", pumps, "--weight", 80)
+    assert result.code == 0, result.err
+    rows = result.rows
+    alarm = first(rows, "raised", "implausible_dose")
+    assert alarm is not None and alarm["priority"] == "medium"
+    assert float(alarm["time_s"]) == pytest.approx(60.0, abs=0.01)
+    assert "pump P1/1 norepinephrine" in alarm["message"] and "NEE unknown" in alarm["message"]
+    assert alarm["nee_ug_kg_min"] == ""
+    cleared = first(rows, "cleared", "implausible_dose")
+    assert cleared is not None and float(cleared["time_s"]) == pytest.approx(120.0, abs=0.01)
+    nee = {r["nee_ug_kg_min"] for r in rows if 60.0 <= float(r["time_s"]) < 120.0}
+    assert nee == {""}, "unknown while implausible, never 250000 and never 0"
+    assert all(r["nee_ug_kg_min"] in ("", "0.300") for r in rows)
+
+
 def test_without_weight_nee_is_unknown_and_pressure_is_still_monitored(capsys, step_abp, tmp_path):
     pumps = write_pumps(tmp_path / "p.csv", NE_0_3)
     result = analyze(capsys, "--abp", step_abp, "--pumps", pumps)

@@ -22,14 +22,15 @@ TABLE = load_drug_table()
 WEIGHT_KG = 80.0
 STOPPED_STATES = [PumpState.PAUSED, PumpState.OCCLUDED, PumpState.ALARM, PumpState.END_OF_INFUSION]
 
-#: For each dose unit, a pump setting that delivers a round dose to an 80 kg patient:
+#: For each dose unit, a pump setting that delivers a round dose to an 80 kg patient, plausible
+#: for every drug dosed in it (config/drugs.toml's bounds):
 #: (concentration, concentration unit, rate mL/h, dose in that unit).
 ROUND_DOSE = {
     "ug/kg/min": (80.0, "ug/mL", 6.0, 0.1),  # 480 ug/h = 8 ug/min, / 80 kg
     "ng/kg/min": (8.0, "ug/mL", 6.0, 10.0),  # 48 ug/h = 800 ng/min, / 80 kg
     "ug/min": (10.0, "ug/mL", 6.0, 1.0),  # 60 ug/h
     "U/min": (0.4, "U/mL", 6.0, 0.04),  # 2.4 U/h
-    "mg/h": (1.0, "mg/mL", 10.0, 10.0),
+    "mg/h": (0.1, "mg/mL", 10.0, 1.0),  # terlipressin's usual range is below 0.5 mg/h
     "mg/kg/h": (8.0, "mg/mL", 10.0, 1.0),  # 80 mg/h, / 80 kg
 }
 

@@ -229,3 +229,25 @@ def test_empty_or_reversed_interval_sends_nothing():
     assert pump.sentences_between(10.0, 5.0) == []
     with pytest.raises(ValueError):
         pump.sentences_between(0.0, float("inf"))
+
+
+def test_the_emulator_speaks_v2_by_default():
+    sent = emulator().sentences_between(0.0, 4.0)
+    assert sent and all(data.startswith((b"$PMST2,", b"$PMHB2,")) for _, data in sent)
+    decoder, decoded = decode(sent)
+    assert len(decoded) == len(sent) and decoder.counts["frames"] == len(sent)
+
+
+def test_an_emulator_asked_for_v1_sends_what_a_v1_port_reads_and_a_v2_port_refuses():
+    sent = PumpEmulator(PUMP, [SALINE, NOREPINEPHRINE], protocol="v1").sentences_between(0.0, 4.0)
+    assert all(data.startswith((b"$PMSTA,", b"$PMHBT,")) for _, data in sent)
+    wire = b"".join(data for _, data in sent)
+    assert PumpLineDecoder("v1").feed(wire) == decode(emulator().sentences_between(0.0, 4.0))[1]
+    v2 = PumpLineDecoder("v2")
+    assert v2.feed(wire) == []
+    assert v2.counts["wrong_version"] == len(sent)
+
+
+def test_an_emulator_refuses_an_unknown_protocol_version():
+    with pytest.raises(ValueError, match="'v9'"):
+        PumpEmulator(PUMP, [SALINE], protocol="v9")  # type: ignore[arg-type]

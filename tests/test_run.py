@@ -129,6 +129,72 @@ def test_monitor_run_reads_the_configured_ports_and_stops_cleanly_on_sigterm(tmp
     assert sorted(events) == [("pump1", "connected"), ("transducer", "connected")]
 
 
+def run_on_simulator(tmp_path: Path, sim_protocol: str, config_lines: str) -> tuple[str, Path]:
+    """``monitor run`` on a simulated bedside until it shows a MAP, then SIGTERM: its stderr
+    and its log."""
+    links = tmp_path / "ports"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "30",
+         "--link-dir", str(links), "--quiet", "--pump-protocol", sim_protocol],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+    )  # fmt: skip
+    run = None
+    try:
+        deadline = time.monotonic() + 30
+        while not (links / PUMP).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        config = tmp_path / "bed.toml"
+        config.write_text(
+            "[ports]\n"
+            f'transducer = "{links / "transducer"}"\n'
+            f'pumps = ["{links / PUMP}"]\n'
+            f"sample_rate_hz = {SCENARIO.transducer.sample_rate_hz}\n"
+            f"{config_lines}\n"
+            "[alarms]\n"
+            'audio = "off"\n'
+            "[log]\n"
+            f'directory = "{tmp_path / "log"}"\n'
+        )
+        run = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if re.match(r"\d\d:\d\d:\d\d  MAP \d+", run.stdout.readline()):
+                break
+        time.sleep(1.0)  # a few heartbeats more at 30x
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=30)
+    finally:  # a failing test leaves no monitor or simulator behind
+        for process in (run, sim):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    assert run.returncode == 0, err
+    return err, tmp_path / "log" / DATABASE_NAME
+
+
+def test_monitor_run_reads_v1_pumps_only_when_configured_and_warns_at_start(tmp_path):
+    err, db = run_on_simulator(tmp_path, "v1", 'pump_protocol = "v1"')
+    assert "ports.pump_protocol is v1" in err and str(tmp_path / "bed.toml") in err
+    [(message,)] = rows(
+        db, "SELECT message FROM events WHERE source = 'monitor' AND kind = 'warning'"
+    )
+    assert "ports.pump_protocol is v1" in message and "8-bit XOR" in message
+    assert rows(db, "SELECT count(*) > 0 FROM pump_events") == [(1,)]  # its reports were read
+
+
+def test_a_v1_pump_on_a_monitor_reading_v2_is_a_wrong_version_error_never_a_report(tmp_path):
+    err, db = run_on_simulator(tmp_path, "v1", "")
+    assert "pump_protocol" not in err  # v2, the default: nothing to warn about
+    assert rows(db, "SELECT count(*) FROM pump_events") == [(0,)]
+    messages = [m for (m,) in rows(db, "SELECT message FROM events WHERE source = 'pump1'")]
+    assert any("wrong protocol version" in m for m in messages), messages
+    # No valid sentence: the port is lost (NEE unknown), never read as another report.
+    assert rows(db, "SELECT count(*) > 0 FROM alarms WHERE name = 'pump_comm_lost'") == [(1,)]
+
+
 @pytest.mark.parametrize(
     ("ports", "named"),
     [

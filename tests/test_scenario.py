@@ -26,6 +26,7 @@ from devices.simulation.scenario_file import list_scenarios, load_scenario
 
 PACKAGED = [
     "artifact-storm",
+    "implausible-pump-report",
     "loss-of-pulse",
     "pump-silent",
     "responsive-norepinephrine",
@@ -84,7 +85,7 @@ def error_for(tmp_path: Path, text: str) -> ScenarioError:
 # -- packaged scenarios --------------------------------------------------------
 
 
-def test_list_scenarios_lists_the_five_packaged_ones():
+def test_list_scenarios_lists_the_six_packaged_ones():
     assert list_scenarios() == PACKAGED
 
 
@@ -152,7 +153,8 @@ def test_artifact_parameters_and_computed_durations():
 
 
 def test_vocabularies_are_the_clinical_contract():
-    assert "refractory_hypotension" in ALARM_NAMES and len(ALARM_NAMES) == 13
+    assert {"refractory_hypotension", "implausible_dose"} <= set(ALARM_NAMES)
+    assert len(ALARM_NAMES) == 14
     assert STATE_NAMES == (
         "normotensive",
         "hypotensive",

@@ -13,9 +13,11 @@ import pytest
 
 from devices.readings import PumpReport, SampleBlock
 from devices.simulation.scenario_file import list_scenarios, load_scenario
-from monitor.analysis.analyze import PumpRow, analyze
+from monitor.analysis.analyze import PumpRow, analyze, input_items
 from monitor.analysis.virtual_bench import BenchRun, run_scenario
+from monitor.clinical.pipeline import MonitorPipeline
 from monitor.clinical.settings import ClinicalSettings
+from monitor.clinical.trends import TrendPoint
 from monitor.configuration.config import default_config
 from monitor.configuration.drug_table import load_drug_table
 from monitor.edge.input_items import PumpObservation
@@ -129,9 +131,8 @@ def test_a_silent_pump_makes_nee_unknown_not_zero(runs):
     assert first(result, "cleared", "pump_comm_lost") == pytest.approx(2400.0, abs=2.0)
 
 
-def test_a_live_run_and_analyze_of_the_same_data_give_the_same_timeline():
-    """Samples and pump reports recorded from a live-path run, replayed by ``analyze``."""
-    scenario = load_scenario("septic-refractory")
+def record_live(name: str, until_s: float | None = None):
+    """A live-path run of a scenario, and the samples and pump reports it was given."""
     blocks: list[SampleBlock] = []
     rows: list[PumpRow] = []
 
@@ -141,17 +142,57 @@ def test_a_live_run_and_analyze_of_the_same_data_give_the_same_timeline():
         elif isinstance(item, PumpObservation) and isinstance(item.sentence, PumpReport):
             rows.append(PumpRow(item.t_s, item.sentence))
 
-    live = run_scenario(scenario, SETTINGS, DRUGS, until_s=2.1 * 3600, on_item=record)
+    live = run_scenario(load_scenario(name), SETTINGS, DRUGS, until_s=until_s, on_item=record)
     assert all(a.end == b.start for a, b in zip(blocks[:-1], blocks[1:], strict=True)), (
         "blocks are contiguous"
     )
-    samples = np.concatenate([b.samples for b in blocks])
+    return live, np.concatenate([b.samples for b in blocks]), rows
+
+
+@pytest.mark.parametrize(
+    "name, until_s, expected",
+    [
+        ("septic-refractory", 2.1 * 3600, "refractory_hypotension"),
+        ("implausible-pump-report", None, "implausible_dose"),
+    ],
+)
+def test_a_live_run_and_analyze_of_the_same_data_give_the_same_timeline(name, until_s, expected):
+    """Samples and pump reports recorded from a live-path run, replayed by ``analyze``."""
+    scenario = load_scenario(name)
+    live, samples, rows = record_live(name, until_s)
     replayed, _ = analyze(
-        samples, 250.0, rows, settings=SETTINGS, drugs=DRUGS, weight_kg=scenario.weight_kg
+        samples,
+        float(scenario.transducer.sample_rate_hz),
+        rows,
+        settings=SETTINGS,
+        drugs=DRUGS,
+        weight_kg=scenario.weight_kg,
     )
 
     def rows_of(timeline):
         return [(round(e.t_s, 6), e.kind, e.name, e.priority, e.message) for e in timeline]
 
-    assert first(live, "raised", "refractory_hypotension") is not None
+    assert first(live, "raised", expected) is not None
     assert rows_of(replayed) == rows_of(live.timeline)
+
+
+def test_an_implausible_report_makes_nee_unknown_for_its_whole_span_never_dropped_or_believed():
+    """The vasopressin purge reported as 1,200 mL/h from 1200 s to 1320 s: every second of
+    that span reads NEE unknown; before and after, 0.275."""
+    scenario = load_scenario("implausible-pump-report")
+    live, samples, rows = record_live("implausible-pump-report")
+    fs = float(scenario.transducer.sample_rate_hz)
+    pipeline = MonitorPipeline(SETTINGS, fs, scenario.weight_kg)
+    points: list[TrendPoint] = []
+    pipeline.engine.record_trends(1.0, points.append)
+    for item in input_items(samples, fs, rows, DRUGS):
+        pipeline.take(item)
+    pipeline.finish()
+    # A point at 1200 s or 1320 s itself may be sampled just before that report is read.
+    during = [p.nee for p in points if 1200.0 < p.t_s < 1320.0]
+    outside = [p.nee for p in points if 60.0 <= p.t_s < 1200.0 or 1320.0 < p.t_s]
+    assert len(during) >= 100 and set(during) == {None}
+    assert outside and all(nee == pytest.approx(0.275) for nee in outside)
+    raised = next(e for e in live.timeline if e.kind == "raised" and e.name == "implausible_dose")
+    assert raised.priority == "medium" and raised.nee is None
+    assert "pump P1/2 vasopressin" in raised.message and "4 U/min" in raised.message

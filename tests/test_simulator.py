@@ -143,6 +143,7 @@ def test_every_packaged_scenario_plays_its_first_minutes_without_error() -> None
         "loss-of-pulse",
         "pump-silent",
         "responsive-norepinephrine",
+        "implausible-pump-report",
     ):
         player = ScenarioPlayer(load_scenario(name))
         sent = player.advance(180.0)

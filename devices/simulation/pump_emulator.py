@@ -1,12 +1,13 @@
-"""A simulated infusion pump speaking the PMSTA/PMHBT protocol, driven by a scenario.
+"""A simulated infusion pump speaking the pump sentence protocol, driven by a scenario.
 
 The pump follows its channels' titration schedules (devices.simulation.scenario) and
-sends what devices/pump_protocol.py specifies:
+sends what devices/protocols/pump.py specifies, in version 2 (``PMST2``/``PMHB2``,
+CRC-16) unless it is asked to speak version 1 (to try a monitor configured for v1):
 
-* a channel is silent until its first step, then reports (``PMSTA``) at
+* a channel is silent until its first step, then reports (a status sentence) at
   every step time, immediately;
-* on the grid ``k * heartbeat_s`` (k = 0, 1, ...) the pump sends a
-  ``PMSTA`` for every channel that has started, then one ``PMHBT``; a step
+* on the grid ``k * heartbeat_s`` (k = 0, 1, ...) the pump sends a status
+  sentence for every channel that has started, then one heartbeat; a step
   falling exactly on a grid time is reported once;
 * sentences due at one instant go out in channel order, heartbeat last;
 * during a silent period ``[start, end)`` nothing at all is sent, and the
@@ -31,7 +32,14 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
-from devices.protocols.pump import SEQUENCE_MODULUS, encode_heartbeat, encode_report
+from devices.protocols.pump import (
+    DEFAULT_PROTOCOL,
+    SEQUENCE_MODULUS,
+    PumpProtocol,
+    encode_heartbeat,
+    encode_report,
+    sentence_format,
+)
 from devices.readings import PumpHeartbeat, PumpReport
 from devices.simulation.scenario import InfusionSpec, InfusionStep, PumpSpec
 
@@ -52,7 +60,13 @@ class _Channel:
 class PumpEmulator:
     """One simulated pump (all its channels) following the scenario's titration schedule."""
 
-    def __init__(self, pump: PumpSpec, infusions: Sequence[InfusionSpec]) -> None:
+    def __init__(
+        self,
+        pump: PumpSpec,
+        infusions: Sequence[InfusionSpec],
+        protocol: PumpProtocol = DEFAULT_PROTOCOL,
+    ) -> None:
+        sentence_format(protocol)  # an unknown version fails here, not at the first sentence
         for infusion in infusions:
             if infusion.pump_id != pump.pump_id:
                 raise ValueError(
@@ -65,6 +79,7 @@ class PumpEmulator:
         if not (math.isfinite(pump.heartbeat_s) and pump.heartbeat_s > 0.0):
             raise ValueError(f"heartbeat_s must be above 0, got {pump.heartbeat_s!r}")
         self.pump = pump
+        self.protocol = protocol
         self._channels = [_Channel(i) for i in channels]
         # Every step of every channel, in time order: (t_s, channel position).
         self._changes = sorted(
@@ -132,9 +147,11 @@ class PumpEmulator:
         for n, channel in enumerate(self._channels):
             step = channel.step_at(t_s)
             if step is not None and (is_tick or n in changed):
-                self._emit(t_s, encode_report(self._report(channel.infusion, step)))
+                report = self._report(channel.infusion, step)
+                self._emit(t_s, encode_report(report, self.protocol))
         if is_tick:
-            self._emit(t_s, encode_heartbeat(PumpHeartbeat(self.pump.pump_id, self._sequence)))
+            heartbeat = PumpHeartbeat(self.pump.pump_id, self._sequence)
+            self._emit(t_s, encode_heartbeat(heartbeat, self.protocol))
 
     def _report(self, infusion: InfusionSpec, step: InfusionStep) -> PumpReport:
         with_dose = infusion.dose_unit is not None and step.dose is not None

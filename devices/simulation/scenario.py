@@ -40,6 +40,7 @@ ALARM_NAMES: tuple[str, ...] = (
     "unknown_drug",
     "unknown_unit",
     "weight_missing",
+    "implausible_dose",
     "serial_errors",
 )
 #: Detector states a scenario may expect; a contract with the clinical layer.

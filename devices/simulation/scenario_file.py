@@ -68,7 +68,7 @@ TRANSDUCER_RANGE_MMHG = (-50.0, 300.0)
 DOSE_CHECK_TOLERANCE = 0.01  # a step stating both dose and rate: they must agree to 1%
 
 _SCENARIO_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-_WIRE_NAME = re.compile(r"[A-Za-z0-9_-]{1,16}")  # pump ids and drug codes, as PMSTA carries them
+_WIRE_NAME = re.compile(r"[A-Za-z0-9_-]{1,16}")  # pump ids and drug codes, as sentences carry them
 _WIRE_UNIT = re.compile(r"[A-Za-z/]{1,12}")
 _DIGITS = re.compile(r"\d+")
 _SECONDS = re.compile(r"\d+(\.\d+)?")
@@ -521,7 +521,7 @@ class _Reader:
         pump_id = t.get(
             "id",
             lambda v, k: self.string(
-                v, k, _WIRE_NAME, "1-16 letters, digits, '-' or '_' (what PMSTA carries)"
+                v, k, _WIRE_NAME, "1-16 letters, digits, '-' or '_' (what a pump sentence carries)"
             ),
         )
         heartbeat = t.get("heartbeat_s", lambda v, k: self.number(v, k, 0.5, 5.0), HEARTBEAT_S)

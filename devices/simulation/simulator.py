@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from devices.protocols.pump import DEFAULT_PROTOCOL, PumpProtocol
 from devices.protocols.transducer import Calibration
 from devices.readings import TransducerStatus
 from devices.simulation.abp_waveform import AbpGenerator
@@ -104,7 +105,7 @@ class _ScenarioWaveform:
 class ScenarioPlayer:
     """Every device of a scenario, advanced together on the scenario clock."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, pump_protocol: PumpProtocol = DEFAULT_PROTOCOL) -> None:
         self.scenario = scenario
         waveform = _ScenarioWaveform(scenario)
         fs = waveform.fs
@@ -136,7 +137,7 @@ class ScenarioPlayer:
         )
         self.pumps = {
             pump.pump_id: PumpEmulator(
-                pump, [i for i in scenario.infusions if i.pump_id == pump.pump_id]
+                pump, [i for i in scenario.infusions if i.pump_id == pump.pump_id], pump_protocol
             )
             for pump in scenario.pumps
         }

@@ -27,7 +27,7 @@ from typing import Protocol
 import serial
 
 from devices.protocols.decoding import Decoder
-from devices.protocols.pump import PumpLineDecoder
+from devices.protocols.pump import PumpLineDecoder, PumpProtocol, sentence_format
 from devices.protocols.transducer import AsciiTransducerDecoder, BinaryTransducerDecoder
 from devices.readings import SampleBlock
 from monitor.alarm_outputs.configured import TextStream, build_sinks
@@ -72,6 +72,8 @@ class Ports:
     sample_rate_hz: float
     pumps: tuple[PortSettings, ...]
     comm_loss_s: float
+    pump_protocol: PumpProtocol = "v2"
+    pump_protocol_source: str = ""
 
     @classmethod
     def from_config(cls, config: Config) -> Ports:
@@ -95,6 +97,8 @@ class Ports:
             config.number("ports.sample_rate_hz"),
             pumps,
             config.number("ports.comm_loss_s"),
+            sentence_format(config.text("ports.pump_protocol")).version,
+            config.source("ports.pump_protocol"),
         )
 
     def all(self) -> tuple[PortSettings, ...]:
@@ -104,6 +108,20 @@ class Ports:
         if self.protocol == "ascii":
             return AsciiTransducerDecoder(self.sample_rate_hz)
         return BinaryTransducerDecoder()
+
+    def pump_decoder(self) -> PumpLineDecoder:
+        """Every pump port reads the one configured version: the other is a decode error."""
+        return PumpLineDecoder(self.pump_protocol)
+
+    def warnings(self) -> list[str]:
+        """What the configuration allows but a careful operator should be told at every start."""
+        if self.pumps and self.pump_protocol == "v1":
+            return [
+                f"ports.pump_protocol is v1 (in {self.pump_protocol_source}): pump sentences are "
+                "checked by an 8-bit XOR that lets some corrupted reports through as valid "
+                "(docs/protocols.md); set v2 once the pumps speak it"
+            ]
+        return []
 
 
 def check_ports(
@@ -180,7 +198,7 @@ class LiveMonitor:
         check_ports(self.ports)
         self.input = DeviceInput(
             (self.ports.transducer, self.ports.transducer_decoder()),
-            [(p, PumpLineDecoder()) for p in self.ports.pumps],
+            [(p, self.ports.pump_decoder()) for p in self.ports.pumps],
             sample_rate=self.ports.sample_rate_hz,
             drug_table=drugs,
             comm_loss_s=self.ports.comm_loss_s,
@@ -267,6 +285,10 @@ class LiveMonitor:
 
         watchdog = Watchdog.from_env()
         publish(self.bedside.start())
+        for warning in self.ports.warnings():
+            log.warning(warning)
+            if self.log is not None:
+                self.log.add_event(self.bedside.engine.now_s, "monitor", "warning", warning, {})
         for forwarder in self.forwarders:
             forwarder.start()
         self.input.start()

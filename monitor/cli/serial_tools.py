@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devices.protocols.pump import DEFAULT_PROTOCOL, PROTOCOL_VERSIONS
 from monitor.cli.args import UsageError, on_signals, positive_integer, positive_number
 from monitor.edge.stream_clock import DEFAULT_COMM_LOSS_S
 
@@ -48,7 +49,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         what, duration_s = f"replay of {recording.source}", player.duration_s
     else:
         scenario = load_scenario(args.scenario)
-        player = ScenarioPlayer(scenario)
+        player = ScenarioPlayer(scenario, args.pump_protocol)
         what, duration_s = f"scenario {scenario.name}: {scenario.title}", scenario.duration_s
     link_dir = Path(args.link_dir) if args.link_dir else None
     ports = {
@@ -117,7 +118,10 @@ def cmd_listen(args: argparse.Namespace) -> int:
     )
     device_input = DeviceInput(
         (PortSettings("transducer", args.transducer, args.baud), decoder),
-        [(settings, PumpLineDecoder()) for settings in _pump_ports(args.pump, args.baud)],
+        [
+            (settings, PumpLineDecoder(args.pump_protocol))
+            for settings in _pump_ports(args.pump, args.baud)
+        ],
         sample_rate=args.rate,
         drug_table=load_drug_table(),
         comm_loss_s=args.comm_loss,
@@ -189,6 +193,13 @@ def add_serial_commands(sub: argparse._SubParsersAction) -> None:
         help="replay: wire format of the transducer (default binary frames)",
     )
     sim.add_argument(
+        "--pump-protocol",
+        choices=PROTOCOL_VERSIONS,
+        default=DEFAULT_PROTOCOL,
+        help=f"scenario: the pumps' sentence format (default {DEFAULT_PROTOCOL}, CRC-16; v1 is "
+        "the old 8-bit XOR, to try a monitor configured for it)",
+    )
+    sim.add_argument(
         "--hold-s",
         type=float,
         default=1.0,
@@ -224,6 +235,12 @@ def add_serial_commands(sub: argparse._SubParsersAction) -> None:
     )
     listen.add_argument(
         "--pump", action="append", default=[], metavar="PORT", help="a pump port (repeatable)"
+    )
+    listen.add_argument(
+        "--pump-protocol",
+        choices=PROTOCOL_VERSIONS,
+        default=DEFAULT_PROTOCOL,
+        help=f"the pumps' sentence format (default {DEFAULT_PROTOCOL}; v1 only for old pumps)",
     )
     listen.add_argument(
         "--baud", type=int, default=115200, help="baud rate of every port (default 115200)"

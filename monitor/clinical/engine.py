@@ -384,6 +384,18 @@ class ClinicalEngine:
                     )
                     + ("; NEE unknown" if name != "unknown_drug" else "; not counted in NEE"),
                 )
+        implausible = [ch for ch in nee.channels if ch.state is ChannelState.IMPLAUSIBLE]
+        if implausible:
+            hold(
+                "implausible_dose",
+                "; ".join(
+                    f"pump {ch.pump}/{ch.channel} {ch.label}: {ch.detail}; "
+                    + ("NEE unknown" if ch.counted else "dose unknown")
+                    + ", check the pump and its programming"
+                    for ch in implausible
+                ),
+                {"pumps": sorted({ch.pump for ch in implausible})},
+            )
         errors = sum(n for _, n in self._decode_errors)
         if errors > s.serial_error_limit_per_min:
             hold(

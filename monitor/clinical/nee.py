@@ -9,6 +9,10 @@ NEE (ug/kg/min) is the sum over channels of dose x the drug's factor
   the pump lost; from then NEE is unknown, never silently lower;
 * a per-kg drug without a weight, or a unit the arithmetic does not know,
   makes NEE unknown; the weight is never assumed;
+* a report above its drug's plausibility bounds (``config/drugs.toml``: a
+  dose or a concentration no patient is given) makes that channel's dose
+  unknown until a plausible report, as a silent pump's: never dropped, which
+  would read NEE low;
 * an unknown drug code is not counted, and second-line agents outside the
   equivalence table are shown, never summed.
 
@@ -42,6 +46,7 @@ class ChannelState(enum.Enum):
     UNKNOWN_DRUG = "unknown_drug"  # the code is not in the drug table: not counted
     UNKNOWN_UNIT = "unknown_unit"  # a unit the arithmetic cannot convert: dose unknown
     WEIGHT_MISSING = "weight_missing"  # a per-kg drug and no weight: dose unknown
+    IMPLAUSIBLE = "implausible"  # beyond the drug table's plausibility bounds: dose unknown
 
 
 @dataclass(frozen=True)
@@ -230,16 +235,67 @@ class NeeTracker:
             return None, ChannelState.UNKNOWN_UNIT, str(exc)
         return dose, ChannelState.RUNNING, ""
 
+    def _implausible(self, report: PumpReport, drug: Drug) -> str | None:
+        """Why ``report`` is beyond ``drug``'s plausibility bounds, or None.
+
+        The dose is the one its rate delivers (not checked for a bolus, which
+        runs at the pump's bolus rate for seconds); the concentration is
+        compared as base. A unit the arithmetic cannot convert, or a missing
+        weight, is left to ``_dose`` to name.
+        """
+        reasons = []
+        if drug.max_dose is not None and report.state is not PumpState.BOLUS:
+            dose, _, _ = self._dose(report, drug)
+            if dose is not None and dose > drug.max_dose:
+                reasons.append(
+                    f"dose {dose:.6g} {drug.dose_unit} ({report.rate_ml_h:g} mL/h of "
+                    f"{report.concentration:g} {report.concentration_unit}) is above the "
+                    f"plausible maximum of {drug.max_dose:g} {drug.dose_unit}"
+                )
+        stated = CONCENTRATION_UNITS.get(report.concentration_unit)
+        if (
+            drug.max_concentration is not None
+            and drug.max_concentration_unit is not None
+            and stated is not None
+            and stated[0] == CONCENTRATION_UNITS[drug.max_concentration_unit][0]
+        ):
+            base = (
+                report.concentration
+                * drug.base_fraction
+                * stated[1]
+                / CONCENTRATION_UNITS[drug.max_concentration_unit][1]
+            )
+            if base > drug.max_concentration:
+                as_base = "" if drug.base_fraction == 1.0 else f" ({base:.4g} base)"
+                reasons.append(
+                    f"concentration {report.concentration:g} {report.concentration_unit}"
+                    f"{as_base} is above the plausible maximum of {drug.max_concentration:g} "
+                    f"{drug.max_concentration_unit}"
+                )
+        return "; ".join(reasons) + " (drug table)" if reasons else None
+
     def _channel_dose(self, t_s: float, c: _Channel) -> ChannelDose:
         report, drug = c.report, c.drug
         dose: float | None = None
+        held = (
+            c.stopped_since_s is not None
+            and c.delivering is not None
+            and t_s < c.stopped_since_s + self.paused_hold_s
+        )
+        implausible = None
+        if drug is not None:
+            implausible = self._implausible(report, drug)
+            if implausible is None and held and c.delivering is not None:
+                implausible = self._implausible(c.delivering, drug)
         if drug is None:
             state, detail = ChannelState.UNKNOWN_DRUG, f"code {report.drug_code!r} not in the table"
         elif report.pump_id in self._silent:
             state, detail = ChannelState.SILENT, f"pump {report.pump_id} not heard"
+        elif implausible is not None:
+            state, detail = ChannelState.IMPLAUSIBLE, f"implausible: {implausible}"
         elif c.stopped_since_s is None:
             dose, state, detail = self._dose(report, drug)
-        elif c.delivering is not None and t_s < c.stopped_since_s + self.paused_hold_s:
+        elif c.delivering is not None and held:
             dose, state, detail = self._dose(c.delivering, drug)
             if state is ChannelState.RUNNING:
                 state = ChannelState.HELD

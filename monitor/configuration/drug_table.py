@@ -2,7 +2,9 @@
 
 The table is data that biomedical staff review, so loading it is strict:
 an unknown key, a duplicate code or a unit the infusion arithmetic does
-not know is an error naming the file and the entry, never a guess.
+not know is an error naming the file and the entry, never a guess. Each
+drug also states the largest plausible dose and concentration: a pump
+report beyond them is believed by nobody (docs/clinical-logic.md).
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from devices.infusion import DOSE_UNITS
+from devices.infusion import CONCENTRATION_UNITS, DOSE_UNITS
 
 DEFAULT_TABLE = "drugs.toml"
 _DRUG_KEYS = {"name", "dose_unit", "nee_factor", "source", "codes", "salt", "second_line"}
+_PLAUSIBLE_KEYS = {"max_dose", "max_concentration", "max_concentration_unit"}
 _SALT_KEYS = {"form", "codes", "base_fraction", "source"}
 
 
@@ -30,7 +33,10 @@ class Drug:
 
     ``nee_factor`` is None for agents outside the equivalence table (shown,
     never summed); ``base_fraction`` is 1 unless the code's concentration is
-    stated as a salt.
+    stated as a salt. ``max_dose`` (in ``dose_unit``) and
+    ``max_concentration`` (of the base, in ``max_concentration_unit``) are
+    the plausibility bounds: far above what is given, below what a unit slip
+    or a corrupted field produces.
     """
 
     name: str
@@ -41,6 +47,9 @@ class Drug:
     base_fraction: float = 1.0
     salt_form: str | None = None
     second_line: bool = False  # added when a first-line catecholamine is not enough
+    max_dose: float | None = None
+    max_concentration: float | None = None
+    max_concentration_unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,7 @@ def _build(where: str, data: dict) -> DrugTable:
 
 
 def _entry_drugs(where: str, entry: dict) -> list[Drug]:
-    unknown = set(entry) - _DRUG_KEYS
+    unknown = set(entry) - _DRUG_KEYS - _PLAUSIBLE_KEYS
     if unknown:
         raise DrugTableError(f"{where}: unknown keys {sorted(unknown)}")
     name, unit, source = entry.get("name"), entry.get("dose_unit"), entry.get("source")
@@ -119,6 +128,7 @@ def _entry_drugs(where: str, entry: dict) -> list[Drug]:
     second_line = entry.get("second_line", False)
     if not isinstance(second_line, bool):
         raise DrugTableError(f"{where} ({name}): second_line must be true or false")
+    bounds = _plausible(f"{where} ({name})", entry, unit)
     drugs = [
         Drug(
             name,
@@ -127,6 +137,7 @@ def _entry_drugs(where: str, entry: dict) -> list[Drug]:
             source,
             code,
             second_line=second_line,
+            **bounds,
         )
         for code in _codes(where, entry)
     ]
@@ -150,10 +161,39 @@ def _entry_drugs(where: str, entry: dict) -> list[Drug]:
                 fraction,
                 salt["form"],
                 second_line,
+                **bounds,
             )
             for code in _codes(here, salt)
         ]
     return drugs
+
+
+def _plausible(where: str, entry: dict, dose_unit: str) -> dict:
+    """The plausibility bounds every drug must state: a table without them believes anything."""
+    values = {}
+    for key, what in (
+        ("max_dose", f"the largest plausible dose in {dose_unit}"),
+        ("max_concentration", "the largest plausible concentration of the base"),
+    ):
+        value = entry.get(key)
+        if isinstance(value, bool) or not (
+            isinstance(value, int | float) and math.isfinite(value) and value > 0
+        ):
+            raise DrugTableError(
+                f"{where}: {key} must be a positive number, {what} (got {value!r}); "
+                "a report above it makes the dose unknown"
+            )
+        values[key] = float(value)
+    unit = entry.get("max_concentration_unit")
+    if unit not in CONCENTRATION_UNITS:
+        raise DrugTableError(
+            f"{where}: max_concentration_unit {unit!r} is not one of {list(CONCENTRATION_UNITS)}"
+        )
+    if CONCENTRATION_UNITS[unit][0] != DOSE_UNITS[dose_unit][0]:
+        raise DrugTableError(
+            f"{where}: max_concentration_unit {unit} cannot hold a drug dosed in {dose_unit}"
+        )
+    return values | {"max_concentration_unit": unit}
 
 
 def _codes(where: str, entry: dict) -> list[str]:
