@@ -86,7 +86,8 @@ def test_a_bedside_adjustment_is_audited_then_applies_above_the_unit_file(tmp_pa
     assert config.source("detector.map_target_mmhg") == f"{bedside} (bedside adjustment)"
     ((by, os_user, action, key, old, new, file, digest),) = audit(tmp_path)
     assert (by, action, key, old, new, file) == (
-        "Dr A", "bedside adjustment", "detector.map_target_mmhg", "65.0", "70.0", str(bedside),
+        "Dr A", "bedside adjustment", "detector.map_target_mmhg", "unset (effective 65.0)", "70.0",
+        str(bedside),
     )  # fmt: skip
     assert os_user and digest == hashlib.sha256(bedside.read_bytes()).hexdigest()
     assert sorted(p.name for p in bedside.parent.iterdir()) == [BEDSIDE_FILE, DATABASE_NAME]
@@ -169,7 +170,7 @@ def test_a_new_patient_clears_bedside_adjustments_and_every_step_is_audited(tmp_
 
     assert load_bedside_config(unit)["detector.map_target_mmhg"] == 65.0
     assert [(row[2], row[4], row[5]) for row in audit(tmp_path)] == [
-        ("bedside adjustment", "65.0", "70.0"),
+        ("bedside adjustment", "unset (effective 65.0)", "70.0"),
         ("admission", None, "admission 1, 72.5 kg"),
         ("bedside adjustment cleared", "70.0", None),
         ("weight", "72.5 kg", "74 kg"),
@@ -189,3 +190,59 @@ def test_config_set_refusal_is_one_line_with_exit_2(unit):
     assert result.stderr.strip() == (
         "monitor config: detector.map_target_mmhg: 90 is out of bounds (allowed 55-80 mmHg)"
     )
+
+
+# --------------------------------------------- values, no-ops and the unit file
+@pytest.mark.parametrize(
+    "value",
+    ["65\n[foo]\nbar = 1", "65\r\nx = 1", "65 # looks harmless", "70\t\x00"],
+    ids=["a section after it", "a second key", "a comment", "a control character"],
+)
+def test_a_value_carrying_more_than_one_literal_is_refused(tmp_path, unit, value):
+    with pytest.raises(ChangeError, match="detector.map_target_mmhg: VALUE must be one"):
+        set_setting("detector.map_target_mmhg", value, "Dr A", unit=False, explicit=unit)
+    assert not (tmp_path / "log" / BEDSIDE_FILE).exists()
+
+
+def test_the_audit_keeps_the_target_files_own_old_value_beside_the_effective_one(tmp_path, unit):
+    key = "detector.nee_threshold_ug_kg_min"
+    first = set_setting(key, "0.3", "Eng B", unit=True, explicit=unit)
+    second = set_setting(key, "0.35", "Eng B", unit=True, explicit=unit)
+
+    assert first.file_old is None and first.old == 0.25
+    assert second.file_old == 0.3
+    assert [(row[4], row[5]) for row in audit(tmp_path)] == [
+        ("unset (effective 0.25)", "0.3"),
+        ("0.3", "0.35"),
+    ]
+
+
+def test_a_change_to_the_value_the_file_already_holds_is_refused(tmp_path, unit):
+    with pytest.raises(ChangeError, match=r"already 65.0 in .*unit.toml; nothing to change"):
+        set_setting("detector.map_target_mmhg", "65", "Eng B", unit=True, explicit=unit)
+    assert not (tmp_path / "log").exists() or audit(tmp_path) == []
+
+
+def test_a_unit_change_without_config_never_creates_the_unit_file(tmp_path):
+    etc_file = tmp_path / "etc" / "monitor.toml"  # where packaged_config_only puts /etc/monitor
+    with pytest.raises(ChangeError) as refused:
+        set_setting("detector.nee_threshold_ug_kg_min", "0.3", "Eng B", unit=True)
+    message = str(refused.value)
+    assert str(etc_file) in message and "does not exist" in message
+    assert "deploy/monitor.toml" in message and "--config" in message
+    assert not etc_file.exists() and not etc_file.parent.exists()
+
+
+def test_a_unit_change_without_config_edits_the_unit_file_that_exists(tmp_path):
+    etc_file = tmp_path / "etc" / "monitor.toml"
+    etc_file.parent.mkdir()
+    etc_file.write_text(UNIT_FILE.format(log=tmp_path / "log"))
+    change = set_setting("detector.nee_threshold_ug_kg_min", "0.3", "Eng B", unit=True)
+    assert change.file == etc_file and "nee_threshold_ug_kg_min = 0.3" in etc_file.read_text()
+
+
+def test_config_set_says_what_the_target_file_held_and_what_applied(unit):
+    result = monitor("config", "set", "detector.map_target_mmhg", 70, "--by", "Dr A",
+                     "--config", unit)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("detector.map_target_mmhg: unset (effective 65.0) -> 70.0 in ")

@@ -64,11 +64,28 @@ def load_bedside_config(explicit: str | Path | None = None) -> Config:
 
 
 def parse_value(text: str) -> object:
-    """A value from the command line as TOML reads it (70, 70.5, "x", [..]); else plain text."""
+    """A value from the command line as TOML reads it (70, 70.5, "x", [..]); else plain text.
+
+    Exactly one literal: a line break, a control character or a comment
+    would let TOML read a prefix of ``text`` and silently drop the rest
+    (``65\n[foo]\nbar = 1`` read as 65), so they are refused, not trimmed.
+    """
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ValueError(
+            "VALUE must be one literal on one line (it holds a line break or a control character)"
+        )
     try:
-        return tomllib.loads(f"value = {text}")["value"]
+        value = tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    if "#" in text:
+        try:
+            before_hash = tomllib.loads(f"value = {text.split('#', 1)[0]}")["value"]
+        except tomllib.TOMLDecodeError:
+            before_hash = None
+        if before_hash == value:
+            raise ValueError("VALUE must be one literal with nothing after it (it holds a comment)")
+    return value
 
 
 def toml_literal(value: Value) -> str:
@@ -113,15 +130,30 @@ def _is_header(line: str, section: str) -> bool:
 
 @dataclass(frozen=True)
 class Change:
-    """What ``set_setting`` did: the file, the effective value before, and after."""
+    """What ``set_setting`` did: the file and what it held, the value in effect before and after."""
 
     key: str
     file: Path
+    file_old: Value | None  # None: the file did not set the key
     old: Value
     old_source: str
     new: Value
     effective: Value
     effective_source: str
+
+    @property
+    def described_old(self) -> str:
+        """The file's own old value, with the effective one where that differed."""
+        return described_old(self.file_old, self.old)
+
+
+def described_old(file_old: Value | None, effective: Value) -> str:
+    """``unset (effective 0.25)``, ``0.3 (effective 0.35)`` or ``0.3``: what the audit records."""
+    if file_old is None:
+        return f"unset (effective {toml_literal(effective)})"
+    if file_old != effective:
+        return f"{toml_literal(file_old)} (effective {toml_literal(effective)})"
+    return toml_literal(file_old)
 
 
 def set_setting(
@@ -141,17 +173,21 @@ def set_setting(
             "(bedside adjustments: the settings marked bedside = true in the bounds)"
         )
     try:
-        value = bound.parse(parse_value(text))
+        literal = parse_value(text)
+    except ValueError as exc:
+        raise ChangeError(f"{key}: {exc}") from None
+    try:
+        value = bound.parse(literal)
     except ValueError as exc:
         raise ChangeError(f"{key}: {exc} (allowed {bound})") from None
-    if unit:
-        target = Path(explicit) if explicit is not None else config_module.ETC_DIR / CONFIG_NAME
-    else:
-        target = bedside_file(before)
+    target = _unit_file(explicit) if unit else bedside_file(before)
     try:
         current = target.read_text(encoding="utf-8") if target.exists() else ""
     except OSError as exc:
         raise ChangeError(f"cannot read {target}: {exc.strerror}") from None
+    file_old = read_config_file(target).values.get(key) if current else None
+    if file_old == value:
+        raise ChangeError(f"{key} is already {toml_literal(value)} in {target}; nothing to change")
     new_text = with_setting(current, key, value)
     staged = _stage(target, new_text)
     try:
@@ -161,7 +197,7 @@ def set_setting(
         digest = hashlib.sha256(new_text.encode()).hexdigest()
         action = "config set" if unit else "bedside adjustment"
         log_dir = configured_log_directory(before)
-        old, new = toml_literal(before[key]), toml_literal(value)
+        old, new = described_old(file_old, before[key]), toml_literal(value)
         if not record_audit_outside(log_dir, by, action, key, old, new, str(target), digest):
             raise ChangeError(
                 f"the change could not be recorded in the log at {log_dir}; nothing was changed"
@@ -172,8 +208,28 @@ def set_setting(
         staged.unlink(missing_ok=True)
     after = load_bedside_config(explicit)
     return Change(
-        key, target, before[key], before.source(key), value, after[key], after.source(key)
-    )
+        key, target, file_old, before[key], before.source(key), value, after[key],
+        after.source(key),
+    )  # fmt: skip
+
+
+def _unit_file(explicit: str | Path | None) -> Path:
+    """The unit's file a ``--unit`` change edits: named, or the one at /etc that exists.
+
+    A file nobody named is never created: it would be read by every later
+    command (root-owned, above the user's own) without anyone choosing it.
+    """
+    if explicit is not None:
+        return Path(explicit)
+    default = config_module.ETC_DIR / CONFIG_NAME
+    if not default.exists():
+        raise ChangeError(
+            f"--unit without --config changes {default}, which does not exist; nothing was "
+            f"changed. To create the unit's file, copy deploy/monitor.toml there (for example "
+            f"`sudo install -D -m 0644 deploy/monitor.toml {default}`), then name it: "
+            f"--config {default}"
+        )
+    return default
 
 
 def clear_bedside(config: Config, by: str) -> list[str]:

@@ -80,7 +80,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
     except ChangeError as exc:
         raise UsageError(str(exc)) from None
     print(
-        f"{change.key}: {format_value(change.old)} -> {format_value(change.new)} in "
+        f"{change.key}: {change.described_old} -> {format_value(change.new)} in "
         f"{change.file} (audited, by {args.by})"
     )
     if change.effective != change.new:
@@ -128,8 +128,10 @@ def add_config_commands(sub: argparse._SubParsersAction) -> None:
         "Without --unit it is a bedside adjustment, kept in bedside.toml beside the log "
         "above the unit's files and cleared by `monitor patient new`; only settings whose "
         "bounds say bedside = true may be adjusted. With --unit it changes the unit's file "
-        "(--config FILE, default /etc/monitor/monitor.toml). The value is checked against "
-        "its bounds, the change (who, the OS user, old and new value, file and its hash) is "
+        "(--config FILE, default /etc/monitor/monitor.toml if it exists: it is never created). "
+        "VALUE is one literal on one line. The value is checked against its bounds, a change "
+        "to what the file already holds is refused, the change (who, the OS user, the "
+        "file's old value and the effective one, the new value, file and its hash) is "
         "recorded in the log's audit trail, and the file is replaced atomically.",
     )
     change.add_argument("key", metavar="KEY", help="a dotted setting name, as `config show` lists")
