@@ -116,7 +116,7 @@ def rss_mib(pid: int) -> float:
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float, each: Callable[[], None]) -> float:
-    """Seconds until ``condition()`` is true (NaN after ``timeout_s``), calling ``each`` meanwhile."""
+    """Seconds until ``condition()`` holds (NaN after ``timeout_s``), calling ``each`` meanwhile."""
     start = time.monotonic()
     while time.monotonic() - start < timeout_s:
         each()
@@ -226,7 +226,9 @@ def cell(value: float, digits: int = 1) -> str:
 def rate_text(bytes_per_s: float) -> str:
     if math.isnan(bytes_per_s):
         return "n/a"
-    return f"{bytes_per_s / 1e6:.2f} MB/s" if bytes_per_s >= 1e5 else f"{bytes_per_s / 1e3:.1f} kB/s"
+    if bytes_per_s >= 1e5:
+        return f"{bytes_per_s / 1e6:.2f} MB/s"
+    return f"{bytes_per_s / 1e3:.1f} kB/s"
 
 
 def print_table(outcomes: Sequence[Outcome]) -> None:

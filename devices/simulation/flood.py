@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 
-from devices.protocols.pump import SEQUENCE_MODULUS as PUMP_SEQUENCE_MODULUS
 from devices.protocols.pump import HEARTBEAT_S, encode_heartbeat
+from devices.protocols.pump import SEQUENCE_MODULUS as PUMP_SEQUENCE_MODULUS
 from devices.protocols.transducer import SEQUENCE_MODULUS, encode_frame
 from devices.readings import PumpHeartbeat
 from devices.simulation.virtual_ports import VirtualPort
