@@ -91,6 +91,8 @@ def test_the_defaults_are_those_of_the_issue() -> None:
         ("transducer_disconnected", Priority.MEDIUM, TECHNICAL),
         ("transducer_zeroing", Priority.LOW, TECHNICAL),
         ("transducer_comm_lost", Priority.MEDIUM, TECHNICAL),
+        ("transducer_restart", Priority.MEDIUM, TECHNICAL),
+        ("input_overflow", Priority.MEDIUM, TECHNICAL),
         ("pump_comm_lost", Priority.MEDIUM, TECHNICAL),
         ("unknown_drug", Priority.MEDIUM, TECHNICAL),
         ("unknown_unit", Priority.MEDIUM, TECHNICAL),

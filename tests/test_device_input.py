@@ -160,7 +160,7 @@ def test_bytes_that_never_decode_are_named_as_a_likely_baud_rate_or_protocol_mis
     assert "baud rate" in lost.message
 
 
-def test_decoder_problems_become_one_event_per_arrival_naming_the_port() -> None:
+def test_decoder_problems_become_a_counted_summary_naming_the_port() -> None:
     bench = Bench()
     items = bench.frames(
         frame(0),

@@ -20,10 +20,15 @@ MAX_PENDING_PROBLEMS = 64
 
 
 class Problem(NamedTuple):
-    """One piece of damage a decoder saw: its counter name and what exactly was wrong."""
+    """Damage a decoder saw: its counter name, what was wrong, and how many times.
+
+    ``n`` is 1 for a described problem; the summary of those beyond the
+    bound carries how many of that kind were counted but not described.
+    """
 
     kind: str
     detail: str
+    n: int = 1
 
 
 class Decoder(ABC, Generic[Frame]):
@@ -32,7 +37,8 @@ class Decoder(ABC, Generic[Frame]):
     ``counts`` tallies frames and every kind of loss (``bad_checksum``,
     ``truncated``, ``garbage_bytes``, ``sequence_gap``...) since creation;
     ``take_problems()`` returns the problems described since the last call,
-    at most ``MAX_PENDING_PROBLEMS`` of them (the rest are still counted).
+    at most ``MAX_PENDING_PROBLEMS`` of them, and one summary per kind for
+    the rest, so every occurrence is counted and memory stays bounded.
     """
 
     protocol: str = ""
@@ -40,7 +46,7 @@ class Decoder(ABC, Generic[Frame]):
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self._problems: list[Problem] = []
-        self._unreported = 0
+        self._unreported: Counter[str] = Counter()
 
     def feed(self, data: bytes) -> list[Frame]:
         """Decode ``data`` together with what earlier calls left unfinished."""
@@ -51,13 +57,11 @@ class Decoder(ABC, Generic[Frame]):
         """Consume ``data`` (non-empty), keep any incomplete tail, return complete frames."""
 
     def take_problems(self) -> list[Problem]:
-        """Problems since the last call, plus one summary if some were not kept."""
+        """Problems since the last call, plus one summary per kind of those not kept."""
         problems, self._problems = self._problems, []
-        if self._unreported:
-            problems.append(
-                Problem("suppressed", f"{self._unreported} further problems counted, not described")
-            )
-            self._unreported = 0
+        for kind, n in self._unreported.items():
+            problems.append(Problem(kind, f"{n} further {kind} counted, not described", n))
+        self._unreported.clear()
         return problems
 
     def _problem(self, kind: str, detail: str, count: int = 1) -> None:
@@ -65,4 +69,4 @@ class Decoder(ABC, Generic[Frame]):
         if len(self._problems) < MAX_PENDING_PROBLEMS:
             self._problems.append(Problem(kind, detail))
         else:
-            self._unreported += 1
+            self._unreported[kind] += 1

@@ -72,6 +72,7 @@ class Ports:
     sample_rate_hz: float
     pumps: tuple[PortSettings, ...]
     comm_loss_s: float
+    max_gap_s: float
     pump_protocol: PumpProtocol = "v2"
     pump_protocol_source: str = ""
 
@@ -97,6 +98,7 @@ class Ports:
             config.number("ports.sample_rate_hz"),
             pumps,
             config.number("ports.comm_loss_s"),
+            config.number("ports.max_gap_s"),
             sentence_format(config.text("ports.pump_protocol")).version,
             config.source("ports.pump_protocol"),
         )
@@ -202,6 +204,7 @@ class LiveMonitor:
             sample_rate=self.ports.sample_rate_hz,
             drug_table=drugs,
             comm_loss_s=self.ports.comm_loss_s,
+            max_gap_s=self.ports.max_gap_s,
             clock=clock,
         )
         self.log, log_problem = self._open_log(config, log_dir, by)

@@ -51,6 +51,10 @@ EVALUATE_EVERY_S = 1.0
 # after zeroing ended is the zeroing's tail, not a disconnection.
 ZERO_RECOVERY_S = 10.0
 SERIAL_ERROR_WINDOW_S = 60.0
+# A transducer restart or an input overflow is a moment, not a state: its
+# alarm holds this long after the last one, long enough to be seen, and
+# the log keeps each with its counts.
+INPUT_INCIDENT_HOLD_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,11 @@ class ClinicalEngine:
         self._silent_pumps: set[str] = set()
         self._transducer_role = "transducer"
         self._decode_errors: deque[tuple[float, int]] = deque()
+        # (stream time, message) of recent incidents, by alarm name
+        self._incidents: dict[str, deque[tuple[float, str]]] = {
+            "transducer_restart": deque(),
+            "input_overflow": deque(),
+        }
         self._failed_sinks: dict[str, str] = {}
         self._log_problem: str | None = None
         self._naive_low_since: dict[str, float] = {}
@@ -200,6 +209,10 @@ class ClinicalEngine:
             self._status = status
         elif kind is DeviceEventKind.DECODE_ERRORS:
             self._decode_errors.append((self.now_s, sum(event.detail.values())))
+        elif kind is DeviceEventKind.TRANSDUCER_RESTART:
+            self._incidents["transducer_restart"].append((self.now_s, event.message))
+        elif kind is DeviceEventKind.INPUT_OVERFLOW:
+            self._incidents["input_overflow"].append((self.now_s, event.message))
         return out + self._evaluate()
 
     def set_transducer_role(self, role: str) -> None:
@@ -250,6 +263,7 @@ class ClinicalEngine:
             self.alarms.next_deadline(),
             self.nee.next_change_after(now),
             self._decode_errors[0][0] + SERIAL_ERROR_WINDOW_S if self._decode_errors else None,
+            *(q[0][0] + INPUT_INCIDENT_HOLD_S for q in self._incidents.values() if q),
             self._zeroing_ended_s + ZERO_RECOVERY_S,
             None
             if self._no_pulse_since is None
@@ -268,6 +282,9 @@ class ClinicalEngine:
         t = self.now_s
         while self._decode_errors and self._decode_errors[0][0] + SERIAL_ERROR_WINDOW_S <= t:
             self._decode_errors.popleft()
+        for incidents in self._incidents.values():
+            while incidents and incidents[0][0] + INPUT_INCIDENT_HOLD_S <= t:
+                incidents.popleft()
         est = self.map_window.estimate(t)
         nee = self.nee.reading(t)
         self.last_map, self.last_nee = est, nee
@@ -403,6 +420,14 @@ class ClinicalEngine:
                 f"{errors} serial decoding errors in the last minute "
                 f"(limit {s.serial_error_limit_per_min})",
             )
+        for name, what in (
+            ("transducer_restart", "transducer front-end restart"),
+            ("input_overflow", "input overflow"),
+        ):
+            incidents = self._incidents[name]
+            if incidents:
+                count = f"{len(incidents)} in the last {INPUT_INCIDENT_HOLD_S:.0f} s"
+                hold(name, f"{what.capitalize()} ({count}): {incidents[-1][1]}")
         if self._failed_sinks:
             hold(
                 "alarm_output_failed",

@@ -1,32 +1,40 @@
 """The monitor's input: samples, pump observations and device events, all on the stream clock.
 
-Every reader thread delivers into one queue, so arrivals keep their order
-across devices; ``DeviceInput.poll`` turns them into the items the core and
-the clinical layer consume:
+Every reader thread delivers into one bounded hand-over (``handover.py``,
+which states the drop policy), so arrivals keep their order across devices;
+``DeviceInput.poll`` turns at most a budget of them into the items the core
+and the clinical layer consume:
 
 * ``SampleBlock``: consecutive samples with their stream index and the
-  transducer's status; a sequence gap or a silence becomes a block of
-  missing (NaN) samples, so time never shrinks;
+  transducer's status; a plausible sequence gap, a silence or frames the
+  hand-over could not keep become blocks of missing (NaN) samples, so time
+  never shrinks;
 * ``PumpObservation``: a pump sentence stamped with stream time on arrival,
   with the drug its code means;
 * ``DeviceEvent``: connected, lost, communications lost and restored, decode
-  errors, transducer status changes, silent pumps, unknown drug codes:
+  errors (summarised at most once a second per port), transducer status
+  changes and restarts, input overflows, silent pumps, unknown drug codes:
   what the alarm layer turns into technical alarms.
+
+A sequence jump longer than any loss could explain (``max_gap_s`` beyond
+the silence the monotonic clock saw) is a front-end restart, or a corrupt
+frame that passed the CRC: it is reported and counted, never filled, so it
+cannot invent hours of stream time nor make the monitor allocate them.
 """
 
 from __future__ import annotations
 
 import math
-import queue
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from devices.protocols.decoding import Decoder
+from devices.protocols.transducer import SEQUENCE_MODULUS
 from devices.readings import (
     PumpReport,
     SampleBlock,
@@ -34,9 +42,24 @@ from devices.readings import (
     TransducerStatus,
 )
 from monitor.configuration.drug_table import DrugTable
+from monitor.edge.handover import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_SENTENCES,
+    Backlog,
+    Dropped,
+    Handover,
+    Tally,
+)
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind, InputItem, PumpObservation
 from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
 from monitor.edge.stream_clock import DEFAULT_COMM_LOSS_S, StreamClock
+
+DEFAULT_MAX_GAP_S = 5.0  # the configuration's ports.max_gap_s
+SUMMARY_INTERVAL_S = 1.0  # at most one decode-error summary per port this often
+DEFAULT_BUDGET_FRAMES = 200  # frames one poll hands on: 5 s of a 1000 Hz transducer
+MAX_FILL_BLOCK = 1 << 16  # missing samples per block: 512 KiB of NaN, shared by every fill
+_NAN = np.full(MAX_FILL_BLOCK, math.nan)
+_NAN.flags.writeable = False
 
 
 class Reader(Protocol):
@@ -67,6 +90,14 @@ class _Link:
     last_frame_s: float = 0.0
     bytes_since_frame: int = 0
     lost: bool = False
+    problems: Counter[str] = field(default_factory=Counter)  # not yet summarised
+    examples: dict[str, str] = field(default_factory=dict)
+    last_summary_mono: float = -math.inf
+    counts: Counter[str] = field(default_factory=Counter)  # restarts, drops, problems
+
+    @property
+    def where(self) -> str:
+        return f"{self.settings.role} port {self.settings.url}"
 
 
 class DeviceInput:
@@ -76,7 +107,10 @@ class DeviceInput:
     transducer; frames at any other rate are dropped and reported, because
     the core cannot mix rates. ``comm_loss_s`` (stream time) without a valid
     frame on a port, or without a sentence from a pump that was heard, is a
-    communications loss.
+    communications loss. A sequence gap of more than ``max_gap_s`` beyond
+    the silence before it is a restart. ``budget_frames`` bounds what one
+    poll hands on; ``max_queued_frames`` (transducer) and
+    ``max_queued_sentences`` (per pump port) bound what waits.
     """
 
     def __init__(
@@ -87,24 +121,37 @@ class DeviceInput:
         sample_rate: float,
         drug_table: DrugTable,
         comm_loss_s: float = DEFAULT_COMM_LOSS_S,
+        max_gap_s: float = DEFAULT_MAX_GAP_S,
+        budget_frames: int = DEFAULT_BUDGET_FRAMES,
+        max_queued_frames: int = DEFAULT_MAX_FRAMES,
+        max_queued_sentences: int = DEFAULT_MAX_SENTENCES,
         clock: Callable[[], float] = time.monotonic,
         reader_factory: ReaderFactory = PortReader,
     ) -> None:
-        # SimpleQueue: put and get in C, a tenth of Queue's cost at 40 arrivals a second.
-        self._queue: queue.SimpleQueue[LinkEvent | Received] = queue.SimpleQueue()
+        if budget_frames < 1:
+            raise ValueError(f"a poll must hand on at least one frame, got {budget_frames}")
         self._clock = clock
         self.stream_clock = StreamClock(sample_rate, clock())
         self._sample_rate = sample_rate
         self._drugs = drug_table
         self._comm_loss_s = comm_loss_s
+        self._max_gap_s = max_gap_s
+        self._budget = budget_frames
         self.transducer_role = transducer[0].role
         self._links = {s.role: _Link(s, d) for s, d in [transducer, *pumps]}
         if len(self._links) != 1 + len(pumps):
             raise ValueError("every port needs its own role name")
+        self._handover = Handover(
+            self.transducer_role,
+            list(self._links),
+            max_frames=max_queued_frames,
+            max_sentences=max_queued_sentences,
+        )
         self._readers = [
-            reader_factory(link.settings, link.decoder, self._queue.put)
+            reader_factory(link.settings, link.decoder, self._handover.put)
             for link in self._links.values()
         ]
+        self._next_sequence: int | None = None  # the transducer's, as far as it was followed
         self._status = TransducerStatus(0)
         self._pumps_heard: dict[str, tuple[float, str]] = {}  # pump -> (last heard, port role)
         self._pumps_silent: set[str] = set()
@@ -124,14 +171,23 @@ class DeviceInput:
         """Every decoder's loss counters, by port role."""
         return {role: link.decoder.counts for role, link in self._links.items()}
 
+    def edge_counts(self) -> dict[str, Counter[str]]:
+        """What the input itself counted, by port role: ``restarts``, ``dropped_samples``,
+        ``dropped_sentences``, ``decode_problems``."""
+        return {role: link.counts for role, link in self._links.items()}
+
+    def backlog(self) -> Backlog:
+        """What waits for the next polls: a loop falling behind shows here first."""
+        return self._handover.backlog(self._clock())
+
     def poll(self, timeout_s: float = 0.1) -> list[InputItem]:
-        """Items that arrived since the last poll (waiting up to ``timeout_s`` for the first)."""
-        try:
-            arrivals = [self._queue.get(timeout=timeout_s)]
-        except queue.Empty:
-            arrivals = []
-        while not self._queue.empty():
-            arrivals.append(self._queue.get_nowait())
+        """Items from what arrived (waiting up to ``timeout_s`` for something), at most a budget.
+
+        What is beyond the budget waits for the next poll, so a caller can
+        look at its clock, its stop flag and its watchdog between polls
+        however fast input arrives.
+        """
+        arrivals, tallies = self._handover.take(self._budget, timeout_s)
         items: list[InputItem] = []
         for arrival in arrivals:
             if isinstance(arrival, LinkEvent):
@@ -139,25 +195,103 @@ class DeviceInput:
                 items.append(
                     DeviceEvent(t_s, arrival.role, _LINK_KINDS[arrival.kind], arrival.message)
                 )
+            elif isinstance(arrival, Dropped):
+                items += self._dropped(arrival)
             elif arrival.role == self.transducer_role:
                 items += self._samples(arrival)
             else:
                 items += self._pump_sentences(arrival)
-        items += self._watch(self.stream_clock.now(self._clock()))
+        now_mono = self._clock()
+        for role, tally in tallies.items():
+            self._tally(self._links[role], tally)
+        now_s = self.stream_clock.now(now_mono)
+        items += self._summaries(now_mono, now_s)
+        items += self._watch(now_s)
         return items
 
-    def _problems(self, arrival: Received, t_s: float) -> list[DeviceEvent]:
-        if not arrival.problems:
-            return []
-        counts = Counter(p.kind for p in arrival.problems)
-        link = self._links[arrival.role]
-        summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    def _tally(self, link: _Link, tally: Tally) -> None:
+        link.bytes_since_frame += tally.bytes_without_frames
+        link.problems.update(tally.problems)
+        link.counts["decode_problems"] += tally.problems.total()
+        for kind, detail in tally.examples.items():
+            link.examples.setdefault(kind, detail)
+
+    def _summaries(self, now_mono: float, now_s: float) -> list[DeviceEvent]:
+        """One decode-error event per port with problems, at most every ``SUMMARY_INTERVAL_S``.
+
+        The first problem after a quiet second is reported at once; a
+        flood becomes one counted summary a second, not an event per read.
+        """
+        events = []
+        for role, link in self._links.items():
+            if not link.problems or now_mono - link.last_summary_mono < SUMMARY_INTERVAL_S:
+                continue
+            summary = ", ".join(f"{n} {kind}" for kind, n in link.problems.items())
+            first = next(iter(link.problems))
+            message = f"{link.where}: {summary} ({link.examples.get(first, first)})"
+            detail = dict(link.problems)
+            events.append(DeviceEvent(now_s, role, DeviceEventKind.DECODE_ERRORS, message, detail))
+            link.problems.clear()
+            link.examples.clear()
+            link.last_summary_mono = now_mono
+        return events
+
+    def _dropped(self, dropped: Dropped) -> list[InputItem]:
+        """Arrivals the hand-over could not keep: counted, reported, and (samples) missing."""
+        link = self._links[dropped.role]
+        items: list[InputItem] = []
+        if dropped.role == self.transducer_role:
+            fill = self.stream_clock.admit(0, dropped.samples, dropped.mono)
+            items += _missing_blocks(self.stream_clock.samples - fill, fill)
+            self._next_sequence = None  # the dropped frames moved it on, unseen
+            link.counts["dropped_samples"] += dropped.samples
+            what = f"{dropped.samples} transducer samples dropped, kept as missing samples"
+            detail = {"transducer_samples": dropped.samples}
+        else:
+            link.counts["dropped_sentences"] += dropped.sentences
+            what = (
+                f"{dropped.sentences} pump sentences dropped; a dose may be out of date "
+                "until the pump's next report"
+            )
+            detail = {"pump_sentences": dropped.sentences}
+        message = f"{link.where}: input faster than the monitor can handle: {what}"
+        t_s = self.stream_clock.now(dropped.mono)
+        event = DeviceEvent(t_s, dropped.role, DeviceEventKind.INPUT_OVERFLOW, message, detail)
+        return [event, *items]
+
+    def _restart(self, frame: TransducerFrame, mono: float, link: _Link) -> DeviceEvent | None:
+        """A sequence discontinuity no loss explains, as an event; None for a plausible one.
+
+        Forward, the gap may be as long as the silence before the frame (the
+        front end counted on while the link was down) plus ``max_gap_s``;
+        backward is always a restart (the decoder does not fill it either).
+        """
+        expected, sequence = self._next_sequence, frame.sequence
+        if expected is None or sequence is None or sequence == expected:
+            return None
+        missing = frame.missing_before
+        silent_s = max(0.0, self.stream_clock.silent_for(mono))
+        if missing and missing <= (silent_s + self._max_gap_s) * self._sample_rate:
+            return None
+        if missing:
+            jump = missing
+            what = (
+                f"sequence jumped from {expected} to {sequence} ({jump} samples, "
+                f"{jump / self._sample_rate:.0f} s, after {silent_s:.1f} s)"
+            )
+        else:
+            jump = -((expected - sequence) % SEQUENCE_MODULUS)
+            what = f"sequence went back from {expected} to {sequence}"
+        link.counts["restarts"] += 1
         message = (
-            f"{arrival.role} port {link.settings.url}: {summary} ({arrival.problems[0].detail})"
+            f"{link.where}: {what}: a front-end restart (or a corrupt frame); "
+            "not filled, stream time kept"
         )
-        return [
-            DeviceEvent(t_s, arrival.role, DeviceEventKind.DECODE_ERRORS, message, dict(counts))
-        ]
+        detail = {"from": expected, "to": sequence, "jump_samples": jump}
+        t_s = self.stream_clock.samples / self._sample_rate
+        return DeviceEvent(
+            t_s, link.settings.role, DeviceEventKind.TRANSDUCER_RESTART, message, detail
+        )
 
     def _heard(self, link: _Link, t_s: float) -> list[DeviceEvent]:
         """Book-keeping for a valid frame; a restored link is an event."""
@@ -189,19 +323,26 @@ class DeviceInput:
                 run.clear()
 
         frames: list[TransducerFrame] = arrival.frames
-        accepted = [f for f in frames if f.sample_rate == self._sample_rate]
-        wrong_rate = [f.sample_rate for f in frames if f.sample_rate != self._sample_rate]
-        for frame in accepted:
-            fill = self.stream_clock.admit(len(frame.samples), frame.missing_before, arrival.mono)
+        accepted = []
+        wrong_rate = []
+        for frame in frames:
+            if frame.sample_rate != self._sample_rate:
+                wrong_rate.append(frame.sample_rate)
+                self._next_sequence = None  # the decoder followed frames the core never sees
+                continue
+            accepted.append(frame)
+            missing = frame.missing_before
+            restart = self._restart(frame, arrival.mono, link)
+            if restart is not None:
+                events.append(restart)
+                missing = 0
+            if frame.sequence is not None:
+                self._next_sequence = (frame.sequence + len(frame.samples)) % SEQUENCE_MODULUS
+            fill = self.stream_clock.admit(len(frame.samples), missing, arrival.mono)
             if fill or frame.status != self._status:
                 close_run()
                 first = self.stream_clock.samples - len(frame.samples)
-                if fill:
-                    items.append(
-                        SampleBlock(
-                            first - fill, np.full(fill, math.nan), TransducerStatus(0), missing=True
-                        )
-                    )
+                items += _missing_blocks(first - fill, fill)
                 if frame.status != self._status:
                     items.append(self._status_change(frame.status, first / self._sample_rate))
                 run_start = first
@@ -229,7 +370,7 @@ class DeviceInput:
             events += self._heard(link, t_s)
         else:
             link.bytes_since_frame += arrival.n_bytes
-        return [*self._problems(arrival, t_s), *events, *items]
+        return [*events, *items]
 
     def _status_change(self, status: TransducerStatus, t_s: float) -> DeviceEvent:
         flags = TransducerStatus.__members__.items()
@@ -250,11 +391,7 @@ class DeviceInput:
     def _pump_sentences(self, arrival: Received) -> list[InputItem]:
         link = self._links[arrival.role]
         t_s = self.stream_clock.now(arrival.mono)
-        items: list[InputItem] = [*self._problems(arrival, t_s)]
-        if not arrival.frames:
-            link.bytes_since_frame += arrival.n_bytes
-            return items
-        items += self._heard(link, t_s)
+        items: list[InputItem] = [*self._heard(link, t_s)]
         for sentence in arrival.frames:
             pump = sentence.pump_id
             if pump not in self._pumps_heard or pump in self._pumps_silent:
@@ -325,3 +462,17 @@ class DeviceInput:
                     )
                 )
         return events
+
+
+def _missing_blocks(start: int, n: int) -> list[SampleBlock]:
+    """``n`` missing samples from ``start``, as views of one shared NaN array.
+
+    However long the silence, no block is larger than ``MAX_FILL_BLOCK``
+    and none allocates its samples.
+    """
+    return [
+        SampleBlock(
+            first, _NAN[: min(MAX_FILL_BLOCK, start + n - first)], TransducerStatus(0), missing=True
+        )
+        for first in range(start, start + n, MAX_FILL_BLOCK)
+    ]

@@ -35,6 +35,8 @@ class DeviceEventKind(enum.Enum):
     COMM_RESTORED = "comm_restored"
     DECODE_ERRORS = "decode_errors"
     TRANSDUCER_STATUS = "transducer_status"
+    TRANSDUCER_RESTART = "transducer_restart"  # a sequence jump no loss explains
+    INPUT_OVERFLOW = "input_overflow"  # arrivals the hand-over could not keep, counted
     PUMP_SILENT = "pump_silent"
     PUMP_HEARD = "pump_heard"
     UNKNOWN_DRUG = "unknown_drug"

@@ -47,6 +47,10 @@ class StreamClock:
         self._issued_s = max(self._issued_s, sample_time)
         return self._issued_s
 
+    def silent_for(self, mono: float) -> float:
+        """Seconds of monotonic time since the last samples arrived."""
+        return mono - self._last_sample_mono
+
     def is_silent(self, mono: float) -> bool:
         """True once no sample has arrived for longer than the grace."""
         return mono - self._last_sample_mono > self.silence_grace_s
