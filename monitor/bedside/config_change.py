@@ -237,10 +237,15 @@ def _refuse_contradictions(before: Config, key: str, value: Value, target: Path)
     critical limit); only problems the change would add are refused, so a
     configuration that is already broken can still be repaired one key at a time.
     """
-    labels = [label.split(" (", 1)[0] for label in before.files]
-    target_rank = labels.index(str(target)) if str(target) in labels else 0
-    if labels.index(before.source(key).split(" (", 1)[0]) < target_rank:
-        return  # a file above the target sets this key: the change does not apply yet
+    files = [label.split(" (", 1)[0] for label in before.files]  # highest first
+    source = before.source(key).split(" (", 1)[0]
+    if source != str(target):
+        # The bed's adjustments sit above every file (they are not among them).
+        above_all = source not in files
+        if above_all or files.index(source) < (
+            files.index(str(target)) if str(target) in files else 0
+        ):
+            return  # a layer above the target sets this key: the change does not apply yet
     after = before.with_overrides({key: value}, str(target))
     known = {str(problem) for problem in configuration_problems(before)}
     added = [p for p in configuration_problems(after) if str(p) not in known]
