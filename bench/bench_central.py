@@ -41,11 +41,12 @@ from process_stats import cpu_seconds, nearest_rank
 from provenance import command_line, machine_line
 
 from monitor.configuration.config import default_config
+from monitor.configuration.network_settings import MqttSettings
 from monitor.log.reader import LogRow
 from monitor.network import bed_messages
 from monitor.network.bed_messages import ActiveAlarms, BedIdentity
 from monitor.network.central_station import CentralStation
-from monitor.network.mqtt_link import QOS, MqttSettings, encode, make_client
+from monitor.network.mqtt_link import QOS, encode, make_client
 
 ROOT = Path(__file__).resolve().parents[1]
 START_BROKER = ROOT / "tests" / "broker" / "start-broker.sh"

@@ -23,9 +23,9 @@ from hl7apy.parser import parse_message
 
 from monitor.analysis.virtual_bench import ScenarioClock
 from monitor.configuration.config import default_config
+from monitor.configuration.network_settings import NetworkConfigError
 from monitor.log.reader import LogReader
 from monitor.network.forwarder import Forwarder
-from monitor.network.mqtt_link import NetworkConfigError
 from monitor.network.publishing import NetworkPlan
 
 from conftest import play_into_log

@@ -28,11 +28,12 @@ from tmux_pane import TmuxPane
 from monitor import core
 from monitor.analysis.virtual_bench import ScenarioClock
 from monitor.configuration.config import default_config
+from monitor.configuration.network_settings import MqttSettings
 from monitor.log.reader import LogReader, LogRow
 from monitor.network.bed_messages import ActiveAlarms, BedIdentity
 from monitor.network.central_station import CentralStation
 from monitor.network.forwarder import Forwarder
-from monitor.network.mqtt_link import MqttSettings, encode
+from monitor.network.mqtt_link import encode
 from monitor.network.publishing import NetworkPlan
 
 from conftest import play_into_log

@@ -261,7 +261,7 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
         config.write_text(
             f'[ports]\ntransducer = "{links / "transducer"}"\npumps = ["{links / PUMP}"]\n'
             f"sample_rate_hz = {SCENARIO.transducer.sample_rate_hz}\n"
-            f'[alarms]\naudio = "off"\n[log]\ndirectory = "{log_dir}"\n'
+            f'[alarms]\naudio = "off"\nmap_critical_mmhg = 60.0\n[log]\ndirectory = "{log_dir}"\n'
         )
         run = subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off"],
@@ -300,6 +300,11 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
         run.send_signal(signal.SIGHUP)
         wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(1,)])
         assert run.poll() is None  # still monitoring, on the configuration it had
+        # Within bounds, but below the unit's critical limit: the whole is refused.
+        (log_dir / "bedside.toml").write_text("[detector]\nmap_target_mmhg = 58.0\n")
+        run.send_signal(signal.SIGHUP)
+        wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(2,)])
+        assert run.poll() is None
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=30)
     finally:  # a failing test leaves no monitor or simulator behind
@@ -313,8 +318,15 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
     ]  # fmt: skip
     first, second, third = rows(db, "SELECT config_hash FROM boots ORDER BY id")
     assert first == second != third  # the new admission cleared the first adjustment
-    (message,) = rows(db, "SELECT message FROM events WHERE kind = 'reload'")[0]
-    assert "not reloaded" in message and "map_target_mmhg" in message and "90" in message
+    (out_of_bounds,), (contradiction,) = rows(
+        db, "SELECT message FROM events WHERE kind = 'reload' ORDER BY rowid"
+    )
+    assert "not reloaded" in out_of_bounds and "map_target_mmhg" in out_of_bounds
+    assert "90" in out_of_bounds
+    assert "not reloaded" in contradiction
+    assert "alarms.map_critical_mmhg = 60.0 must be below detector.map_target_mmhg = 58.0" in (
+        contradiction
+    )
 
 
 @pytest.mark.parametrize(

@@ -153,8 +153,8 @@ def test_artifact_parameters_and_computed_durations():
 
 
 def test_vocabularies_are_the_clinical_contract():
-    assert {"refractory_hypotension", "implausible_dose"} <= set(ALARM_NAMES)
-    assert len(ALARM_NAMES) == 14
+    assert {"refractory_hypotension", "implausible_dose", "transducer_restart"} <= set(ALARM_NAMES)
+    assert len(ALARM_NAMES) == 16
     assert STATE_NAMES == (
         "normotensive",
         "hypotensive",

@@ -42,6 +42,8 @@ ALARM_NAMES: tuple[str, ...] = (
     "weight_missing",
     "implausible_dose",
     "serial_errors",
+    "transducer_restart",
+    "input_overflow",
 )
 #: Detector states a scenario may expect; a contract with the clinical layer.
 STATE_NAMES: tuple[str, ...] = (

@@ -30,6 +30,7 @@ from monitor.configuration.config import (
     load_config,
     read_config_file,
 )
+from monitor.configuration.consistency import configuration_problems
 from monitor.log.outside import record_audit_outside
 from monitor.log.store import configured_log_directory
 
@@ -45,9 +46,24 @@ def bedside_file(config: Config) -> Path:
     return configured_log_directory(config) / BEDSIDE_FILE
 
 
-def load_bedside_config(explicit: str | Path | None = None) -> Config:
-    """The unit's configuration with this bed's adjustments on top; ConfigError if invalid."""
-    unit = load_config(explicit)
+def load_bedside_config(explicit: str | Path | None = None, *, whole: bool = True) -> Config:
+    """The unit's configuration with this bed's adjustments on top; ConfigError if invalid.
+
+    ``whole`` also checks the merged result as it would run (contradictions,
+    ports, the drug table, the network; ``consistency.py``): what a start and
+    a reload need. ``config set`` loads without it, so that a change can
+    repair a configuration that is not whole.
+    """
+    config = with_bedside_adjustments(load_config(explicit))
+    if whole:
+        problems = configuration_problems(config)
+        if problems:
+            raise ConfigError(problems)
+    return config
+
+
+def with_bedside_adjustments(unit: Config) -> Config:
+    """``unit`` with the adjustments in the bedside file of the log it names, if any."""
     path = bedside_file(unit)
     if not path.exists():
         return unit
@@ -162,7 +178,7 @@ def set_setting(
     """Set ``key`` to ``text`` in the unit's file or the bed's; audited before it applies."""
     if not by.strip():
         raise ChangeError("--by must name who makes the change")
-    before = load_bedside_config(explicit)
+    before = load_bedside_config(explicit, whole=False)
     try:
         bound = before.allowed(key)
     except KeyError as exc:
@@ -188,6 +204,7 @@ def set_setting(
     file_old = read_config_file(target).values.get(key) if current else None
     if file_old == value:
         raise ChangeError(f"{key} is already {toml_literal(value)} in {target}; nothing to change")
+    _refuse_contradictions(before, key, value, target)
     new_text = with_setting(current, key, value)
     staged = _stage(target, new_text)
     try:
@@ -206,11 +223,37 @@ def set_setting(
         _sync_directory(target.parent)
     finally:
         staged.unlink(missing_ok=True)
-    after = load_bedside_config(explicit)
+    after = load_bedside_config(explicit, whole=False)
     return Change(
         key, target, file_old, before[key], before.source(key), value, after[key],
         after.source(key),
     )  # fmt: skip
+
+
+def _refuse_contradictions(before: Config, key: str, value: Value, target: Path) -> None:
+    """Refuse a change that makes the configuration in effect contradict itself.
+
+    Checked on the merged result (a bedside target can contradict a unit's
+    critical limit); only problems the change would add are refused, so a
+    configuration that is already broken can still be repaired one key at a time.
+    """
+    files = [label.split(" (", 1)[0] for label in before.files]  # highest first
+    source = before.source(key).split(" (", 1)[0]
+    if source != str(target):
+        # The bed's adjustments sit above every file (they are not among them).
+        above_all = source not in files
+        if above_all or files.index(source) < (
+            files.index(str(target)) if str(target) in files else 0
+        ):
+            return  # a layer above the target sets this key: the change does not apply yet
+    after = before.with_overrides({key: value}, str(target))
+    known = {str(problem) for problem in configuration_problems(before)}
+    added = [p for p in configuration_problems(after) if str(p) not in known]
+    if added:
+        raise ChangeError(
+            f"{key} = {toml_literal(value)} would contradict the configuration in effect: "
+            + "; ".join(p.message if p.key == key else str(p) for p in added)
+        )
 
 
 def _unit_file(explicit: str | Path | None) -> Path:

@@ -41,6 +41,7 @@ from monitor.clinical.pipeline import MonitorPipeline
 from monitor.clinical.settings import ClinicalSettings
 from monitor.configuration.config import Config, ConfigError
 from monitor.configuration.drug_table import load_drug_table
+from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
 from monitor.edge.serial_link import PortSettings, describe_port_error
@@ -190,7 +191,6 @@ class LiveMonitor:
         settings = ClinicalSettings.from_config(config)
         drugs = load_drug_table(config.text("drugs.table").strip() or None)
         # The network stack (paho, hl7apy, asyncio) is loaded by a running bedside only.
-        from monitor.network.mqtt_link import NetworkConfigError
         from monitor.network.publishing import NetworkPlan
 
         try:

@@ -14,8 +14,8 @@ from monitor.cli.run import DISPLAYS, resolve_display
 from monitor.network.central_board import STALE_S
 
 if TYPE_CHECKING:  # the MQTT client (paho) is loaded only when the station runs
+    from monitor.configuration.network_settings import MqttSettings
     from monitor.network.central_station import CentralStation
-    from monitor.network.mqtt_link import MqttSettings
     from monitor.screens.central_view import CentralView
 
 TICK_S = 0.2
@@ -24,7 +24,7 @@ TICK_S = 0.2
 def station_settings(args: argparse.Namespace) -> MqttSettings:
     """The broker and the station's credentials, checked as a bed's are."""
     from monitor.configuration.config import default_config
-    from monitor.network.mqtt_link import MqttSettings, NetworkConfigError
+    from monitor.configuration.network_settings import MqttSettings, NetworkConfigError
 
     overrides = {
         "mqtt.broker": args.broker,
@@ -38,7 +38,8 @@ def station_settings(args: argparse.Namespace) -> MqttSettings:
     try:
         settings = MqttSettings.from_config(default_config().with_overrides(overrides, "command"))
     except NetworkConfigError as exc:
-        raise UsageError(str(exc).replace("mqtt.", "--").replace("_", "-")) from None
+        option = "--" + exc.problem.key.removeprefix("mqtt.").replace("_", "-")
+        raise UsageError(f"{option}: {exc.problem.message}") from None
     if settings is None:
         raise UsageError("--broker is empty")
     return settings

@@ -62,10 +62,21 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from monitor.bedside.config_change import ChangeError, with_bedside_adjustments
+    from monitor.configuration.config import ConfigError, default_config
+    from monitor.configuration.consistency import configuration_problems
+
     checked = read_config_file(args.file)
-    for problem in checked.problems:
+    problems = list(checked.problems)
+    if not problems:  # then the file as it would run: over the defaults, under the bed's
+        merged = default_config().with_overrides(dict(checked.values), str(args.file))
+        try:
+            problems = configuration_problems(with_bedside_adjustments(merged))
+        except (ConfigError, ChangeError) as exc:
+            problems = getattr(exc, "problems", [exc])
+    for problem in problems:
         print(problem)
-    if checked.problems:
+    if problems:
         return 1
     count = len(checked.values)
     print(f"{args.file}: ok ({count} setting{'' if count == 1 else 's'} given)")
@@ -115,9 +126,12 @@ def add_config_commands(sub: argparse._SubParsersAction) -> None:
     check = actions.add_parser(
         "check",
         help="check one settings file; exit 1 and list every problem if it is not valid",
-        description="Check FILE as an override of the packaged defaults: print every problem "
-        "(file, key, what is wrong, what is allowed) one per line and exit 1, or print "
-        "'FILE: ok' and exit 0. A file that cannot be read exits 2.",
+        description="Check FILE as an override of the packaged defaults: every value against "
+        "its bounds, then the whole as it would run (with the bed's adjustments in the log "
+        "directory it names): settings that contradict each other, a port listed twice, the "
+        "drug table it names, the bed's names, MQTT and HL7. Print every problem (file, key, "
+        "what is wrong, what is allowed) one per line and exit 1, or print 'FILE: ok' and "
+        "exit 0. A file that cannot be read exits 2.",
     )
     check.add_argument("file", metavar="FILE")
     check.set_defaults(run=cmd_config_check)

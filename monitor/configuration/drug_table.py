@@ -21,6 +21,9 @@ DEFAULT_TABLE = "drugs.toml"
 _DRUG_KEYS = {"name", "dose_unit", "nee_factor", "source", "codes", "salt", "second_line"}
 _PLAUSIBLE_KEYS = {"max_dose", "max_concentration", "max_concentration_unit"}
 _SALT_KEYS = {"form", "codes", "base_fraction", "source"}
+#: The largest factor in the equivalence table is vasopressin's 2.5 (per U/min, Goradia
+#: 2021); one four times that is a slip of units or a typing error, not a drug.
+MAX_NEE_FACTOR = 10.0
 
 
 class DrugTableError(ValueError):
@@ -121,10 +124,14 @@ def _entry_drugs(where: str, entry: dict) -> list[Drug]:
     if not (isinstance(source, str) and source):
         raise DrugTableError(f"{where} ({name}): every entry needs a 'source'")
     factor = entry.get("nee_factor")
-    if factor is not None and not (
-        isinstance(factor, int | float) and math.isfinite(factor) and factor > 0
+    if factor is not None and (
+        isinstance(factor, bool)
+        or not (isinstance(factor, int | float) and 0 < factor <= MAX_NEE_FACTOR)
     ):
-        raise DrugTableError(f"{where} ({name}): nee_factor must be a positive number")
+        raise DrugTableError(
+            f"{where} ({name}): nee_factor must be a number above 0 and at most "
+            f"{MAX_NEE_FACTOR:g} (got {factor!r})"
+        )
     second_line = entry.get("second_line", False)
     if not isinstance(second_line, bool):
         raise DrugTableError(f"{where} ({name}): second_line must be true or false")

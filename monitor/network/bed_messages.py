@@ -8,7 +8,6 @@ alarm. The topic tree and every payload are in docs/network.md.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -16,7 +15,6 @@ from monitor.clinical.alarm_types import ADVISORY, PHYSIOLOGICAL
 from monitor.log.reader import KINDS, LogRow, iso_utc
 
 SCHEMA = 1  # the payloads' version: a consumer refuses one it does not know
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # unit and bed names: no '/', '+', '#'
 
 # Topics under <root>/<unit>/<bed>/
 STATUS = "status"  # retained: online, or offline (the broker's last will)

@@ -16,11 +16,11 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.configuration.network_settings import NAME_PATTERN
 from monitor.network.bed_messages import (
     ALARM_EVENT,
     ALARMS_ACTIVE,
     EPISODE,
-    NAME_PATTERN,
     NUMERICS,
     PRIORITY_RANK,
     SCHEMA,

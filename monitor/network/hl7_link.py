@@ -15,12 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import hl7
 from hl7.mllp import HL7StreamReader, HL7StreamWriter, InvalidBlockError, open_hl7_connection
 
-from monitor.configuration.config import Config
+from monitor.configuration.network_settings import Hl7Settings
 from monitor.log.reader import LogReader, LogRow
 from monitor.network.hl7_messages import Sender, alarm_report, observation_report
 
@@ -28,44 +27,6 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 ACCEPTED = ("AA", "CA")
-
-
-class Hl7ConfigError(ValueError):
-    """An HL7 setting that cannot work; the message names the key."""
-
-
-@dataclass(frozen=True)
-class Hl7Settings:
-    host: str
-    port: int
-    ack_timeout_s: float
-    observation_interval_s: float
-    application: str
-    facility: str
-
-    @classmethod
-    def from_config(cls, config: Config) -> Hl7Settings | None:
-        address = config.text("hl7.address").strip()
-        if not address:
-            return None
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise Hl7ConfigError(
-                f"hl7.address = {address!r}: give the interface engine's MLLP listener as host:port"
-            )
-        application = config.text("hl7.sending_application")
-        if not application or any(c in application for c in "|^~\\&"):
-            raise Hl7ConfigError(
-                f"hl7.sending_application = {application!r}: a name without | ^ ~ \\ &"
-            )
-        return cls(
-            host=host.strip("[]"),
-            port=int(port),
-            ack_timeout_s=config.number("hl7.ack_timeout_s"),
-            observation_interval_s=config.number("hl7.observation_interval_s"),
-            application=application,
-            facility=config.text("hl7.sending_facility"),
-        )
 
 
 class Hl7Link:

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 
-from monitor.configuration.config import Config
+from monitor.configuration.network_settings import MqttSettings
 from monitor.log.reader import LogReader, LogRow
 from monitor.network import bed_messages
 from monitor.network.bed_messages import (
-    NAME_PATTERN,
     ActiveAlarms,
     BedIdentity,
     Message,
@@ -36,85 +31,6 @@ log = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 10.0  # for the broker's PUBACKs of one batch
 CONNECT_WAIT_S = 2.0  # how long the forwarder waits for a connection before it says so
 QOS = 1  # at least once: alarms and states must arrive; ids make repeats harmless
-
-
-class NetworkConfigError(ValueError):
-    """A network setting that cannot work; the message names the key."""
-
-
-def bed_names(config: Config) -> tuple[str, str]:
-    """The unit's and this bed's names, checked for use in topics and HL7 fields."""
-    unit = config.text("network.unit")
-    bed = config.text("network.bed") or socket.gethostname().split(".")[0]
-    for key, value in (("network.unit", unit), ("network.bed", bed)):
-        if not NAME_PATTERN.match(value):
-            raise NetworkConfigError(
-                f"{key} = {value!r}: use 1-64 letters, digits, '-' or '_' "
-                "(it is part of every topic)"
-            )
-    return unit, bed
-
-
-@dataclass(frozen=True)
-class MqttSettings:
-    """Where the broker is and how to prove who this bed is."""
-
-    host: str
-    port: int
-    tls: bool
-    topic_root: str
-    username: str
-    password: str | None
-    ca_file: str
-    cert_file: str
-    key_file: str
-    keepalive_s: int
-
-    @classmethod
-    def from_config(cls, config: Config) -> MqttSettings | None:
-        """None when no broker is configured; a ``NetworkConfigError`` for one that cannot work."""
-        url = config.text("mqtt.broker")
-        if not url:
-            return None
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise NetworkConfigError(
-                f"mqtt.broker = {url!r}: give mqtts://host:8883 (TLS) or mqtt://host:1883"
-            )
-        tls = parts.scheme == "mqtts"
-        root = config.text("mqtt.topic_root")
-        if not root or any(c in root for c in "+#") or root.startswith("/"):
-            raise NetworkConfigError(f"mqtt.topic_root = {root!r}: a topic without '+', '#'")
-        password_file = config.text("mqtt.password_file")
-        password = None
-        if password_file:
-            try:
-                password = Path(password_file).read_text().strip()
-            except OSError as exc:
-                raise NetworkConfigError(
-                    f"mqtt.password_file = {password_file!r}: cannot read it: {exc.strerror}"
-                ) from None
-        for key in ("mqtt.ca_file", "mqtt.cert_file", "mqtt.key_file"):
-            path = config.text(key)
-            if path and not Path(path).is_file():
-                raise NetworkConfigError(f"{key} = {path!r}: no such file")
-        if (config["mqtt.cert_file"] or config["mqtt.ca_file"]) and not tls:
-            raise NetworkConfigError(
-                f"mqtt.broker = {url!r}: certificates are configured but the broker URL is "
-                "not mqtts://"
-            )
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if tls else 1883),
-            tls=tls,
-            topic_root=root,
-            username=config.text("mqtt.username"),
-            password=password,
-            ca_file=config.text("mqtt.ca_file"),
-            cert_file=config.text("mqtt.cert_file"),
-            key_file=config.text("mqtt.key_file"),
-            keepalive_s=config.integer("mqtt.keepalive_s"),
-        )
 
 
 def make_client(

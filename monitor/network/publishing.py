@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monitor.configuration.config import Config
+from monitor.configuration.network_settings import Hl7Settings, MqttSettings, bed_names
 from monitor.log.reader import LogReadError
 from monitor.network.bed_messages import BedIdentity
 from monitor.network.forwarder import Forwarder
-from monitor.network.hl7_link import Hl7ConfigError, Hl7Link, Hl7Settings
+from monitor.network.hl7_link import Hl7Link
 from monitor.network.hl7_messages import Sender, device_eui64
-from monitor.network.mqtt_link import MqttLink, MqttSettings, NetworkConfigError, bed_names
+from monitor.network.mqtt_link import MqttLink
 from monitor.network.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,7 @@ class NetworkPlan:
     def from_config(cls, config: Config) -> NetworkPlan:
         """A ``NetworkConfigError`` names a setting that cannot work."""
         mqtt = MqttSettings.from_config(config)
-        try:
-            hl7 = Hl7Settings.from_config(config)
-        except Hl7ConfigError as exc:
-            raise NetworkConfigError(str(exc)) from None
+        hl7 = Hl7Settings.from_config(config)
         unit, bed = bed_names(config)
         backlog_s = 3600.0 * config.number("network.numerics_backlog_h")
         return cls(unit, bed, backlog_s, mqtt, hl7)

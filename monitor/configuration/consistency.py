@@ -1,0 +1,141 @@
+"""What no single setting's bounds can see: contradictions between settings and the files they name.
+
+Each value is checked against its own bounds as it is read
+(``config.py``); this module checks the configuration as a whole, as it
+will run, with every layer merged (bedside adjustments included, since they
+can move the MAP target): settings that contradict one another, a port read
+twice, a drug table that cannot be loaded, network settings that cannot
+work. ``monitor config check``, ``config set``, the start of ``monitor run``
+and a reload on SIGHUP all refuse on the same list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from monitor.configuration.config import Config, ConfigProblem
+from monitor.configuration.drug_table import DrugTableError, load_drug_table
+from monitor.configuration.network_settings import network_problems
+
+
+@dataclass(frozen=True)
+class Relation:
+    """``lower`` (times ``lower_scale``) must stay below ``upper`` (times ``upper_scale``)."""
+
+    lower: str
+    upper: str
+    why: str
+    lower_scale: float = 1.0
+    upper_scale: float = 1.0
+    or_equal: bool = False  # True: equal is allowed too
+
+    def holds(self, config: Config) -> bool:
+        low = config.number(self.lower) * self.lower_scale
+        high = config.number(self.upper) * self.upper_scale
+        return low <= high if self.or_equal else low < high
+
+
+#: The pairs config/bounds.toml's comments promise; each says why it matters at the bed.
+RELATIONS = (
+    Relation(
+        "alarms.map_critical_mmhg", "detector.map_target_mmhg",
+        "a critically low MAP must be below the target, or the critical alarm would sound "
+        "while the patient is on target",
+    ),
+    Relation(
+        "alarms.map_critical_delay_s", "alarms.hypotension_delay_s",
+        "a critically low MAP must never wait longer than a merely low one",
+        or_equal=True,
+    ),
+    Relation(
+        "detector.refractory_sustain_min", "detector.hydrocortisone_advisory_h",
+        "refractoriness must be confirmed before the hydrocortisone point it precedes",
+        upper_scale=60.0, or_equal=True,
+    ),
+)  # fmt: skip
+
+
+def relation_problems(config: Config) -> list[ConfigProblem]:
+    """Every relation the merged configuration breaks, named at the key that was set last."""
+    problems = []
+    for relation in RELATIONS:
+        if relation.holds(config):
+            continue
+        # Name the one set in a file (not a default): that is the one to look at.
+        key, other = (
+            (relation.lower, relation.upper)
+            if config.source(relation.lower) != "packaged defaults"
+            else (relation.upper, relation.lower)
+        )
+        relation_word = "at most" if relation.or_equal else "below"
+        problems.append(
+            ConfigProblem(
+                config.source(key), key,
+                f"{relation.lower} = {config[relation.lower]!r} must be {relation_word} "
+                f"{relation.upper} = {config[relation.upper]!r}"
+                + (f" (x{relation.upper_scale:g})" if relation.upper_scale != 1.0 else "")
+                + f" (from {config.source(other)}): {relation.why}",
+            )
+        )  # fmt: skip
+    return problems
+
+
+def port_identity(url: str) -> str:
+    """What makes two port names the same device: a path's real target, a URL as written."""
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme.lower()}://{rest}"
+    return os.path.realpath(url)
+
+
+def port_problems(config: Config) -> list[ConfigProblem]:
+    """A port listed twice, or a pump on the transducer's port: two readers would split its bytes.
+
+    Neither reader would see whole frames, so both devices would fall
+    silent for good (a pump so would leave NEE unknown, refractory
+    detection off); the start refuses instead.
+    """
+    transducer = config.text("ports.transducer").strip()
+    problems = []
+    seen: dict[str, str] = {}
+    if transducer:
+        seen[port_identity(transducer)] = "the transducer (ports.transducer)"
+    for i, url in enumerate(config.texts("ports.pumps"), start=1):
+        url = url.strip()
+        if not url:
+            continue
+        earlier = seen.setdefault(port_identity(url), f"pump{i}")
+        if earlier != f"pump{i}":
+            problems.append(
+                ConfigProblem(
+                    config.source("ports.pumps"), "ports.pumps",
+                    f"pump{i}'s port {url!r} is already {earlier}'s: each port has one "
+                    "device and one reader (a pump rack on one port reports all its pumps)",
+                )
+            )  # fmt: skip
+    return problems
+
+
+def drug_table_problems(config: Config) -> list[ConfigProblem]:
+    """The drug table the configuration names, loaded as ``monitor run`` loads it."""
+    path = config.text("drugs.table").strip() or None
+    try:
+        load_drug_table(path)
+    except DrugTableError as exc:
+        return [ConfigProblem(config.source("drugs.table"), "drugs.table", str(exc))]
+    return []
+
+
+CHECKS: tuple[Callable[[Config], list[ConfigProblem]], ...] = (
+    relation_problems,
+    port_problems,
+    drug_table_problems,
+    network_problems,
+)
+
+
+def configuration_problems(config: Config) -> list[ConfigProblem]:
+    """Everything wrong with a merged configuration beyond each value's own bounds."""
+    return [problem for check in CHECKS for problem in check(config)]
