@@ -54,6 +54,27 @@ RELATIONS = (
         "refractoriness must be confirmed before the hydrocortisone point it precedes",
         upper_scale=60.0, or_equal=True,
     ),
+    Relation(
+        "detector.state_hysteresis_mmhg", "detector.episode_end_margin_mmhg",
+        "an episode must not count as recovered at a MAP that still reads hypotensive",
+        or_equal=True,
+    ),
+    Relation(
+        "detector.episode_bridge_min", "detector.episode_end_min",
+        "a rise shorter than the bridge keeps a pending episode, so a confirmed one must "
+        "not end on a shorter recovery",
+        or_equal=True,
+    ),
+    Relation(
+        "detector.hydrocortisone_advisory_h", "log.resume_lookback_h",
+        "a restart rebuilds the detector from the look-back: it must reach past the "
+        "hydrocortisone point, or that clock starts again at every reboot",
+    ),
+    Relation(
+        "log.trend_interval_s", "hl7.observation_interval_s",
+        "an HL7 observation reports a trend point: at most one per trend point",
+        or_equal=True,
+    ),
 )  # fmt: skip
 
 
