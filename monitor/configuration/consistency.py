@@ -126,6 +126,12 @@ def port_problems(config: Config) -> list[ConfigProblem]:
     for i, url in enumerate(config.texts("ports.pumps"), start=1):
         url = url.strip()
         if not url:
+            problems.append(
+                ConfigProblem(
+                    config.source("ports.pumps"), "ports.pumps",
+                    f"pump{i}'s port is empty: name its port (e.g. /dev/ttyUSB1) or remove it",
+                )
+            )  # fmt: skip
             continue
         earlier = seen.setdefault(port_identity(url), f"pump{i}")
         if earlier != f"pump{i}":
