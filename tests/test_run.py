@@ -305,6 +305,11 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
         run.send_signal(signal.SIGHUP)
         wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(2,)])
         assert run.poll() is None
+        # A unit setting in the bed's file is refused too, and the bedside keeps running.
+        (log_dir / "bedside.toml").write_text("[ports]\ncomm_loss_s = 20.0\n")
+        run.send_signal(signal.SIGHUP)
+        wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(3,)])
+        assert run.poll() is None
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=30)
     finally:  # a failing test leaves no monitor or simulator behind
@@ -318,9 +323,10 @@ def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_inval
     ]  # fmt: skip
     first, second, third = rows(db, "SELECT config_hash FROM boots ORDER BY id")
     assert first == second != third  # the new admission cleared the first adjustment
-    (out_of_bounds,), (contradiction,) = rows(
+    (out_of_bounds,), (contradiction,), (misplaced,) = rows(
         db, "SELECT message FROM events WHERE kind = 'reload' ORDER BY rowid"
     )
+    assert "not reloaded" in misplaced and "cannot be adjusted at the bedside" in misplaced
     assert "not reloaded" in out_of_bounds and "map_target_mmhg" in out_of_bounds
     assert "90" in out_of_bounds
     assert "not reloaded" in contradiction

@@ -66,6 +66,7 @@ def choose_screen(
 
 def cmd_run(args: argparse.Namespace) -> int:
     from monitor import core
+    from monitor.bedside.config_change import load_bedside_config
     from monitor.bedside.live import LiveMonitor, StartupError
     from monitor.bedside.view import clock_text
 
@@ -93,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 for note in monitor.bedside.outputs.start_notes():
                     print(f"note: {note}", file=sys.stderr)
             first = False
-            result = monitor.run(screen, reload_config=lambda: load_effective(args.config))
+            # Not load_effective: a reload's refusal keeps the running bedside, never ends it.
+            result = monitor.run(screen, reload_config=lambda: load_bedside_config(args.config))
             if result.next_config is None:
                 break
             config = result.next_config

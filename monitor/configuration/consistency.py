@@ -54,6 +54,27 @@ RELATIONS = (
         "refractoriness must be confirmed before the hydrocortisone point it precedes",
         upper_scale=60.0, or_equal=True,
     ),
+    Relation(
+        "detector.state_hysteresis_mmhg", "detector.episode_end_margin_mmhg",
+        "an episode must not count as recovered at a MAP that still reads hypotensive",
+        or_equal=True,
+    ),
+    Relation(
+        "detector.episode_bridge_min", "detector.episode_end_min",
+        "a rise shorter than the bridge keeps a pending episode, so a confirmed one must "
+        "not end on a shorter recovery",
+        or_equal=True,
+    ),
+    Relation(
+        "detector.hydrocortisone_advisory_h", "log.resume_lookback_h",
+        "a restart rebuilds the detector from the look-back: it must reach past the "
+        "hydrocortisone point, or that clock starts again at every reboot",
+    ),
+    Relation(
+        "log.trend_interval_s", "hl7.observation_interval_s",
+        "an HL7 observation reports a trend point: at most one per trend point",
+        or_equal=True,
+    ),
 )  # fmt: skip
 
 
@@ -105,6 +126,12 @@ def port_problems(config: Config) -> list[ConfigProblem]:
     for i, url in enumerate(config.texts("ports.pumps"), start=1):
         url = url.strip()
         if not url:
+            problems.append(
+                ConfigProblem(
+                    config.source("ports.pumps"), "ports.pumps",
+                    f"pump{i}'s port is empty: name its port (e.g. /dev/ttyUSB1) or remove it",
+                )
+            )  # fmt: skip
             continue
         earlier = seen.setdefault(port_identity(url), f"pump{i}")
         if earlier != f"pump{i}":

@@ -95,8 +95,11 @@ def _build(where: str, data: dict) -> DrugTable:
     version = data.get("version")
     if not isinstance(version, str) or not version:
         raise DrugTableError(f"{where}: 'version' must be a non-empty string")
+    entries = data.get("drug", [])
+    if not (isinstance(entries, list) and all(isinstance(e, dict) for e in entries)):
+        raise DrugTableError(f"{where}: every drug must be a [[drug]] table")
     by_code: dict[str, Drug] = {}
-    for i, entry in enumerate(data.get("drug", [])):
+    for i, entry in enumerate(entries):
         for drug in _entry_drugs(f"{where}: drug[{i}]", entry):
             if drug.code in by_code:
                 raise DrugTableError(
@@ -148,7 +151,10 @@ def _entry_drugs(where: str, entry: dict) -> list[Drug]:
         )
         for code in _codes(where, entry)
     ]
-    for j, salt in enumerate(entry.get("salt", [])):
+    salts = entry.get("salt", [])
+    if not (isinstance(salts, list) and all(isinstance(salt, dict) for salt in salts)):
+        raise DrugTableError(f"{where} ({name}): every salt must be a [[drug.salt]] table")
+    for j, salt in enumerate(salts):
         here = f"{where}.salt[{j}] ({name})"
         unknown = set(salt) - _SALT_KEYS
         if unknown:
