@@ -59,7 +59,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
-from process_stats import cpu_seconds, nearest_rank
+from process_stats import cpu_seconds, nearest_rank, status_mib
 from provenance import command_line, machine_line
 
 from devices.simulation.scenario import ArtifactSpec, Scenario
@@ -140,15 +140,6 @@ def split_by_thread(
         "pump readers": sum(share[tid] for tid in tail[1:]),
         "other threads": sum(v for tid, v in share.items() if tid != pid and tid not in tail),
     }
-
-
-def status_mib(key: str, pid: int | str = "self") -> float:
-    """A ``Vm*`` line of /proc/PID/status (kB, i.e. KiB) in MiB; NaN if there is none."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    return math.nan
 
 
 def alive(pid: int) -> bool:

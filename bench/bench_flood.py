@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from process_stats import cpu_seconds
+from process_stats import cpu_seconds, status_mib
 from provenance import command_line, machine_line
 
 from devices.simulation.flood import Babbler, SteadyDevices, line_bytes_per_s
@@ -105,14 +105,11 @@ def query(db: Path, sql: str) -> list[tuple]:
 
 
 def rss_mib(pid: int) -> float:
+    """The monitor's VmRSS; NaN once it has ended (it may between two samples)."""
     try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
+        return status_mib("VmRSS", pid)
     except OSError:
-        pass
-    return math.nan
+        return math.nan
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float, each: Callable[[], None]) -> float:

@@ -18,6 +18,15 @@ def cpu_seconds(pid: int, task: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) * CLOCK_TICK_S  # fields 14 and 15 of stat
 
 
+def status_mib(key: str, pid: int | str = "self") -> float:
+    """A ``Vm*`` line of /proc/PID/status (kB, i.e. KiB) in MiB; NaN if there is none."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    return math.nan
+
+
 def nearest_rank(values: np.ndarray | None, q: float) -> float:
     """Nearest rank, never interpolated: from a hundred alarms, one slow commit must show."""
     if values is None or not len(values):
