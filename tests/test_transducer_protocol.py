@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from crc_reference import crc16_ccitt_false
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,16 +32,6 @@ from devices.readings import TransducerFrame, TransducerStatus
 RATE = 1000
 FLAG = b"\x7e"
 FIXED_POINT_NANO = 10_000_000  # 0.01 mmHg per count
-
-
-def crc16_ccitt_false(data: bytes) -> int:
-    """Bit by bit from the catalogue definition: poly 0x1021, init 0xFFFF, no reflection."""
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
-    return crc
 
 
 def payload(
