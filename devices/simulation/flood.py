@@ -15,6 +15,7 @@ import math
 import random
 import threading
 import time
+from typing import Self
 
 import numpy as np
 
@@ -33,7 +34,26 @@ def line_bytes_per_s(baudrate: int) -> float:
     return baudrate / 10.0
 
 
-class Babbler:
+class _Device:
+    """A daemon thread running ``_run`` from ``start`` until ``stop``: what both devices share."""
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class Babbler(_Device):
     """Writes random bytes into ``port`` at ``bytes_per_s`` until stopped.
 
     The pace is kept against the monotonic clock in chunks of
@@ -50,16 +70,7 @@ class Babbler:
         self.bytes_sent = 0
         self.chunk = max(CHUNK_BYTES, round(bytes_per_s / WRITES_PER_S))
         self._rng = random.Random(seed)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"babbler-{port.name}", daemon=True)
-
-    def start(self) -> Babbler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__(f"babbler-{port.name}")
 
     def _run(self) -> None:
         start = time.monotonic()
@@ -73,7 +84,7 @@ class Babbler:
                 self._stop.wait(min(delay, interval))
 
 
-class SteadyDevices:
+class SteadyDevices(_Device):
     """A transducer sending frames in real time and a pump sending heartbeats, until stopped.
 
     The transducer's sequence counts the samples it takes whether or not
@@ -95,16 +106,7 @@ class SteadyDevices:
         self.sample_rate, self.frame_samples, self.pump_id = sample_rate, frame_samples, pump_id
         self.muted = threading.Event()
         self.frames_sent = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="steady-devices", daemon=True)
-
-    def start(self) -> SteadyDevices:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__("steady-devices")
 
     def _run(self) -> None:
         start = time.monotonic()
