@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -79,59 +80,20 @@ def test_the_demo_finds_the_scenarios_alarms_logs_them_and_exits_cleanly(tmp_pat
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
 
 
-def test_monitor_run_reads_the_configured_ports_and_stops_cleanly_on_sigterm(tmp_path):
-    links = tmp_path / "ports"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "30",
-         "--link-dir", str(links), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
-    )  # fmt: skip
-    run = None
-    try:
-        deadline = time.monotonic() + 30
-        while not (links / PUMP).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        config = tmp_path / "bed.toml"
-        config.write_text(
-            "[ports]\n"
-            f'transducer = "{links / "transducer"}"\n'
-            f'pumps = ["{links / PUMP}"]\n'
-            f"sample_rate_hz = {SCENARIO.transducer.sample_rate_hz}\n"
-            "[alarms]\n"
-            'audio = "off"\n'
-            "[log]\n"
-            f'directory = "{tmp_path / "log"}"\n'
-        )
-        run = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
-        )  # fmt: skip
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = run.stdout.readline()
-            lines.append(line)
-            if re.match(r"\d\d:\d\d:\d\d  MAP \d+", line):
-                break  # it measures a pressure from the ports
-        run.send_signal(signal.SIGTERM)
-        out, err = run.communicate(timeout=30)
-    finally:  # a failing test leaves no monitor or simulator behind
-        for process in (run, sim):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
-    assert run.returncode == 0, err
-    assert any(re.match(r"\d\d:\d\d:\d\d  MAP \d+", line) for line in lines), lines
-    assert "Monitor stopped at stream time" in out
-    db = tmp_path / "log" / DATABASE_NAME
-    assert rows(db, "SELECT end_reason FROM boots") == [("stopped",)]
-    events = rows(db, "SELECT source, kind FROM events WHERE kind = 'connected'")
-    assert sorted(events) == [("pump1", "connected"), ("transducer", "connected")]
+@dataclass(frozen=True)
+class SimulatedRun:
+    """What ``monitor run`` on a simulated bedside printed, and where its log is."""
+
+    lines: list[str]  # stdout up to the first MAP line
+    out: str  # the rest of stdout, to the end
+    err: str
+    db: Path
 
 
-def run_on_simulator(tmp_path: Path, sim_protocol: str, config_lines: str) -> tuple[str, Path]:
-    """``monitor run`` on a simulated bedside until it shows a MAP, then SIGTERM: its stderr
-    and its log."""
+def run_on_simulator(
+    tmp_path: Path, sim_protocol: str = "v2", config_lines: str = ""
+) -> SimulatedRun:
+    """``monitor run`` on a simulated bedside until it shows a MAP, then SIGTERM."""
     links = tmp_path / "ports"
     sim = subprocess.Popen(
         [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "30",
@@ -159,24 +121,37 @@ def run_on_simulator(tmp_path: Path, sim_protocol: str, config_lines: str) -> tu
             [sys.executable, "-m", "monitor", "run", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
         )  # fmt: skip
+        lines = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if re.match(r"\d\d:\d\d:\d\d  MAP \d+", run.stdout.readline()):
-                break
+            line = run.stdout.readline()
+            lines.append(line)
+            if re.match(r"\d\d:\d\d:\d\d  MAP \d+", line):
+                break  # it measures a pressure from the ports
         time.sleep(1.0)  # a few heartbeats more at 30x
         run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=30)
+        out, err = run.communicate(timeout=30)
     finally:  # a failing test leaves no monitor or simulator behind
         for process in (run, sim):
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait()
     assert run.returncode == 0, err
-    return err, tmp_path / "log" / DATABASE_NAME
+    return SimulatedRun(lines, out, err, tmp_path / "log" / DATABASE_NAME)
+
+
+def test_monitor_run_reads_the_configured_ports_and_stops_cleanly_on_sigterm(tmp_path):
+    run = run_on_simulator(tmp_path)
+    assert any(re.match(r"\d\d:\d\d:\d\d  MAP \d+", line) for line in run.lines), run.lines
+    assert "Monitor stopped at stream time" in run.out
+    assert rows(run.db, "SELECT end_reason FROM boots") == [("stopped",)]
+    events = rows(run.db, "SELECT source, kind FROM events WHERE kind = 'connected'")
+    assert sorted(events) == [("pump1", "connected"), ("transducer", "connected")]
 
 
 def test_monitor_run_reads_v1_pumps_only_when_configured_and_warns_at_start(tmp_path):
-    err, db = run_on_simulator(tmp_path, "v1", 'pump_protocol = "v1"')
+    run = run_on_simulator(tmp_path, "v1", 'pump_protocol = "v1"')
+    err, db = run.err, run.db
     assert "ports.pump_protocol is v1" in err and str(tmp_path / "bed.toml") in err
     [(message,)] = rows(
         db, "SELECT message FROM events WHERE source = 'monitor' AND kind = 'warning'"
@@ -186,7 +161,8 @@ def test_monitor_run_reads_v1_pumps_only_when_configured_and_warns_at_start(tmp_
 
 
 def test_a_v1_pump_on_a_monitor_reading_v2_is_a_wrong_version_error_never_a_report(tmp_path):
-    err, db = run_on_simulator(tmp_path, "v1", "")
+    run = run_on_simulator(tmp_path, "v1")
+    err, db = run.err, run.db
     assert "pump_protocol" not in err  # v2, the default: nothing to warn about
     assert rows(db, "SELECT count(*) FROM pump_events") == [(0,)]
     messages = [m for (m,) in rows(db, "SELECT message FROM events WHERE source = 'pump1'")]
