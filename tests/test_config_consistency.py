@@ -230,3 +230,12 @@ def test_a_configuration_that_is_not_whole_can_be_repaired_one_key_at_a_time(tmp
         load_bedside_config(unit)
     set_setting("detector.map_target_mmhg", "65", "Eng B", unit=True, explicit=unit)
     assert load_bedside_config(unit)["detector.map_target_mmhg"] == 65.0
+
+
+def test_config_check_names_a_unit_setting_in_the_beds_file(tmp_path, capsys):
+    unit = tmp_path / "unit.toml"
+    unit.write_text(UNIT.format(log=tmp_path / "log"))
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "bedside.toml").write_text("[ports]\ncomm_loss_s = 20.0\n")
+    assert main(["config", "check", str(unit)]) == 1
+    assert "ports.comm_loss_s cannot be adjusted at the bedside" in capsys.readouterr().out

@@ -67,13 +67,15 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from monitor.configuration.consistency import configuration_problems
 
     checked = read_config_file(args.file)
-    problems = list(checked.problems)
+    problems: list[object] = list(checked.problems)
     if not problems:  # then the file as it would run: over the defaults, under the bed's
         merged = default_config().with_overrides(dict(checked.values), str(args.file))
         try:
-            problems = configuration_problems(with_bedside_adjustments(merged))
-        except (ConfigError, ChangeError) as exc:
-            problems = getattr(exc, "problems", [exc])
+            problems = list(configuration_problems(with_bedside_adjustments(merged)))
+        except ConfigError as exc:  # the bed's file itself is not valid
+            problems = list(exc.problems)
+        except ChangeError as exc:  # it holds a setting the bed may not adjust
+            problems = [exc]
     for problem in problems:
         print(problem)
     if problems:
