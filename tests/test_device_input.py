@@ -37,7 +37,7 @@ class FakeClock:
 class Bench:
     """A DeviceInput whose readers are replaced by direct deliveries."""
 
-    def __init__(self, comm_loss_s: float = 10.0) -> None:
+    def __init__(self, comm_loss_s: float = 10.0, away_after_s: float | None = None) -> None:
         self.clock = FakeClock()
         self.deliver = {}
 
@@ -51,6 +51,7 @@ class Bench:
             sample_rate=FS,
             drug_table=load_drug_table(),
             comm_loss_s=comm_loss_s,
+            away_after_s=away_after_s,
             clock=self.clock,
             reader_factory=factory,
         )
@@ -201,3 +202,27 @@ def test_link_events_keep_their_message_and_get_a_stream_time() -> None:
     (event,) = events(bench.input.poll(0.0), DeviceEventKind.DISCONNECTED)
     assert event.message == "transducer port /dev/ttyT: gone"
     assert math.isfinite(event.t_s)
+
+
+def test_frames_waiting_for_a_late_loop_are_no_silence_and_pad_nothing() -> None:
+    bench = Bench()
+    bench.frames(frame(0), at=0.1)
+    bench.clock.t = 0.2
+    for i in range(1, 5):  # arrive while the loop is busy elsewhere (a slow disk)
+        bench.deliver["transducer"](Received("transducer", [frame(25 * i)], [], 100, 0.1 + i / 10))
+    bench.clock.t = 3.0
+    assert bench.input.now(3.0) == pytest.approx(0.1)
+    items = bench.input.poll(0.0)
+    assert not [b for b in blocks(items) if b.missing]
+    assert bench.input.stream_clock.samples == 125
+
+
+def test_a_stall_of_the_monitors_own_loop_is_not_the_transducers_silence() -> None:
+    bench = Bench(away_after_s=0.25)
+    bench.frames(frame(0), at=0.1)
+    bench.idle(0.2)
+    bench.clock.t = 1.5  # the host stopped the monitor for 1.3 s
+    assert bench.input.now(1.5) == pytest.approx(0.1)
+    items = bench.frames(frame(25), at=1.55)
+    assert not [b for b in blocks(items) if b.missing]
+    assert bench.input.now(1.6) == pytest.approx(0.2)

@@ -165,3 +165,79 @@ def test_a_replayed_recording_sends_its_samples_to_a_hundredth_of_a_mmhg() -> No
 def test_replay_refuses_a_rate_the_wire_cannot_carry(fs: float) -> None:
     with pytest.raises(ValueError, match="whole-number sampling rate"):
         replay_front_end(np.zeros(100), fs)
+
+
+class _Clock:
+    """A monotonic clock the test moves: each read is a little later, one read jumps (a stall)."""
+
+    def __init__(self, stall_at_read: int, stall_s: float) -> None:
+        self.t, self.reads = 0.0, 0
+        self._stall_at, self._stall_s = stall_at_read, stall_s
+
+    def __call__(self) -> float:
+        self.reads += 1
+        self.t += self._stall_s if self.reads == self._stall_at else 0.01
+        return self.t
+
+
+class _Recorder:
+    def __init__(self, log: list, name: str) -> None:
+        self.log, self.name = log, name
+
+    def write(self, data: bytes) -> None:
+        self.log.append((self.name, data))
+
+
+def test_a_stall_of_the_host_delays_the_scenario_instead_of_sending_it_in_one_burst(mini_storm):
+    from devices.simulation.simulator import play
+
+    player = ScenarioPlayer(mini_storm)
+    reached: list[float] = []
+    sinks = {device: _Recorder([], device) for device in player.devices}
+    clock = _Clock(stall_at_read=5, stall_s=1.0)  # 1 s stalled: 60 s of scenario at 60x
+    play(
+        player, sinks, speed=60.0, tick_s=0.0, clock=clock, on_tick=reached.append,
+        max_step_s=0.5,
+    )  # fmt: skip
+    steps = np.diff([0.0, *reached])
+    assert steps.max() <= 0.5 + 1e-9
+    assert reached[-1] == mini_storm.duration_s  # all of it, only later
+
+
+def test_in_step_each_device_is_written_only_once_the_reader_took_the_others_bytes(mini_storm):
+    from devices.simulation.simulator import play
+
+    player = ScenarioPlayer(mini_storm)
+    order: list = []
+    sinks = {device: _Recorder(order, device) for device in player.devices}
+    taken: list[int] = []
+
+    def reader_caught_up() -> bool:
+        taken.append(len(order))  # the reader takes everything written so far
+        return True
+
+    play(player, sinks, speed=1e6, tick_s=0.0, in_step=reader_caught_up)
+    switches = [i for i in range(1, len(order)) if order[i][0] != order[i - 1][0]]
+    assert switches  # the transducer and the pump take turns...
+    assert all(i in taken for i in switches)  # ...and every turn waited for the reader
+
+
+def test_a_reader_is_in_step_once_it_handed_over_what_was_written_not_when_the_pty_is_empty():
+    import serial
+
+    from devices.simulation.virtual_ports import ReaderInStep, VirtualPort
+
+    handed_over = {"transducer": 0}
+    with VirtualPort("transducer") as port:
+        in_step = ReaderInStep({"transducer": port}, lambda: handed_over)
+        reader = serial.serial_for_url(port.path, timeout=1.0)
+        try:
+            assert in_step()
+            port.write(b"x" * 10)
+            assert not in_step()
+            assert reader.read(10) == b"x" * 10
+            assert port.unread() == 0 and not in_step()  # read, not yet handed over
+            handed_over["transducer"] = 10
+            assert in_step()
+        finally:
+            reader.close()

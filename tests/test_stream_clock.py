@@ -72,3 +72,21 @@ def test_a_sequence_gap_longer_than_the_silence_wins() -> None:
 def test_a_clock_needs_a_positive_rate(fs: float) -> None:
     with pytest.raises(ValueError, match="positive"):
         StreamClock(fs, start_mono=0.0)
+
+
+def test_samples_waiting_to_be_counted_are_no_silence_however_late_the_loop_looks() -> None:
+    clock = StreamClock(FS, start_mono=0.0)
+    clock.admit(250, 0, mono=1.0)
+    assert clock.now(3.0, samples_waiting=True) == pytest.approx(1.0)
+    assert clock.admit(25, 0, mono=1.1) == 0  # the backlog follows on, nothing padded
+    assert clock.samples == 275
+
+
+def test_a_span_the_monitor_itself_was_away_is_not_counted_as_silence() -> None:
+    clock = StreamClock(FS, start_mono=0.0)
+    clock.admit(250, 0, mono=1.0)
+    clock.exclude(2.0, mono=3.1)  # the host stalled from 1.1 to 3.1
+    assert not clock.is_silent(3.1)
+    assert clock.now(3.1) == pytest.approx(1.0)
+    assert clock.admit(25, 0, mono=3.2) == 0
+    assert clock.now(5.0) == pytest.approx(1.1 + 5.0 - 3.2)  # a real silence after it counts

@@ -6,6 +6,19 @@ order. ``play`` paces a player against the monotonic clock at any speed-up
 and writes into virtual serial ports, so at 60x the pump reports and the
 waveform stay exactly as consistent as at 1x.
 
+At a speed-up the host's own delays are multiplied too: at 120x a 100 ms
+stall is 12 s of scenario time, and a reader thread 10 ms late is 1.2 s. A
+pump's port and the transducer's are read by separate threads, so what one
+write puts on both can be read in either order. ``play`` can therefore be
+told to send at most ``max_step_s`` of scenario time per tick (after a stall
+the scenario runs late instead of arriving in one burst) and to wait, before
+each tick, until the reader has taken the previous tick's bytes from every
+port (``in_step``, e.g. ``virtual_ports.ReaderInStep``), and again whenever
+it turns from one device to another. Then the monitor takes a pump sentence
+after the transducer frames sent before it and before those sent after,
+whatever the load: the sentence is stamped at the end of the last frame
+before it, at most one frame early (0.1 s at 25 samples and 250 Hz).
+
 The waveform is rendered in blocks of ``BLOCK_S`` seconds, each stretched
 to hold whole any artifact that starts in it, so a scenario hours long at
 1000 Hz never sits in memory at once.
@@ -38,6 +51,10 @@ from devices.simulation.transducer_emulator import Stretch, TransducerFrontEnd, 
 TRANSDUCER = "transducer"
 BLOCK_S = 10.0
 DEFAULT_TICK_S = 0.02
+# In step, how long a tick waits for a reader to take the bytes already sent: a monitor
+# that stops reading (stopped, or gone) must not stop the simulation, it only loses bytes.
+READER_WAIT_S = 2.0
+READER_POLL_S = 0.0005
 GARBAGE_BYTES = 200
 
 # Artifacts of the front end itself: a status flag on the frames it overlaps.
@@ -192,20 +209,45 @@ def play(
     tick_s: float = DEFAULT_TICK_S,
     clock: Callable[[], float] = time.monotonic,
     on_tick: Callable[[float], None] | None = None,
+    max_step_s: float = math.inf,
+    in_step: Callable[[], bool] | None = None,
 ) -> None:
     """Pace ``player`` at ``speed`` times real time, writing each device's bytes to its sink.
 
-    Scenario time is ``speed`` times the monotonic time since start, so a
-    slow tick never stretches the scenario: the next tick catches up.
-    ``on_tick`` (if given) hears the scenario time after each tick.
+    Scenario time follows ``speed`` times the monotonic time, and a slow
+    tick is caught up by the next one, but never by more than ``max_step_s``
+    of scenario time in one tick: a longer stall of the host delays the
+    scenario rather than sending its minutes at once. With ``in_step`` (true
+    once the receiver has taken every byte sent so far), each tick, and each
+    write to another device than the one before, first waits for it, up to
+    ``READER_WAIT_S``: the receiver then takes every device's bytes in
+    scenario order. ``on_tick`` (if given) hears the
+    scenario time after each tick.
     """
     if not (speed > 0.0):
         raise ValueError(f"speed must be above zero, got {speed!r}")
+    if not (max_step_s > 0.0):
+        raise ValueError(f"max_step_s must be above zero, got {max_step_s!r}")
     stop = stop or threading.Event()
-    start = clock()
+    last = clock()
+    scenario_s = player.t_s
     while not player.done and not stop.is_set():
-        for tx in player.advance((clock() - start) * speed):
+        now = clock()
+        scenario_s += min((now - last) * speed, max_step_s)
+        last = now
+        previous = None
+        for tx in player.advance(scenario_s):
+            if in_step is not None and tx.device != previous:
+                _wait_for(in_step, stop, clock)
+            previous = tx.device
             sinks[tx.device].write(tx.data)
         if on_tick is not None:
             on_tick(player.t_s)
         stop.wait(tick_s)
+
+
+def _wait_for(in_step: Callable[[], bool], stop: threading.Event, clock: Callable[[], float]):
+    """Until the receiver has taken what was sent, or ``READER_WAIT_S`` has passed."""
+    deadline = clock() + READER_WAIT_S
+    while not in_step() and clock() < deadline and not stop.is_set():
+        time.sleep(READER_POLL_S)

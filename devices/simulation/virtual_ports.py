@@ -6,15 +6,26 @@ and reads as it would a USB adapter. The simulator keeps its own handle on
 the slave open, so a monitor that closes the port and reopens it (an
 unplug test, a restart) finds the device still there, as a real adapter
 would be. Writes never block: when nobody reads and the kernel buffer is
-full, bytes are dropped and counted, as they would be on a real wire.
+full, bytes are dropped and counted, as they would be on a real wire. That
+same handle tells how many bytes the monitor has not read yet (``unread``),
+so a simulator can keep in step with its reader.
 """
 
 from __future__ import annotations
 
+import array
 import errno
+import fcntl
 import os
+import termios
+import time
 import tty
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+# A port with nothing left unread whose reader still has not handed over everything written
+# for this long lost those bytes (a reopening port discards what waits): stop waiting for them.
+LOST_AFTER_S = 0.5
 
 
 class VirtualPort:
@@ -55,6 +66,15 @@ class VirtualPort:
             view = view[sent:]
         self.bytes_dropped += len(view)
 
+    def unread(self) -> int:
+        """Bytes written that no reader has taken yet (waiting in the slave's input queue)."""
+        count = array.array("i", [0])
+        try:
+            fcntl.ioctl(self._slave, termios.FIONREAD, count)
+        except OSError:  # closed: nothing waits any more
+            return 0
+        return count[0]
+
     def close(self) -> None:
         for fd in (self._master, self._slave):
             try:
@@ -69,3 +89,48 @@ class VirtualPort:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class ReaderInStep:
+    """True once a reader has handed over every byte written to the ports: ``play``'s ``in_step``.
+
+    Counting what the reader handed over, not only what left the pty, also
+    covers the moment between a reader's read and its hand-over, when a pump
+    sentence written next could overtake the samples sent before it.
+    ``received`` gives the reader's counts by the same names as ``ports``.
+    """
+
+    def __init__(
+        self,
+        ports: Mapping[str, VirtualPort],
+        received: Callable[[], Mapping[str, int]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ports = ports
+        self._received = received
+        self._clock = clock
+        self._lost = dict.fromkeys(ports, 0)
+        self._short_since: float | None = None  # nothing unread, yet not all handed over
+
+    def __call__(self) -> bool:
+        received = self._received()
+        short = [
+            name
+            for name, port in self._ports.items()
+            if received.get(name, 0) + self._lost[name] < port.bytes_written
+        ]
+        if not short:
+            self._short_since = None
+            return True
+        if any(self._ports[name].unread() for name in short):
+            self._short_since = None
+            return False
+        now = self._clock()
+        if self._short_since is None:
+            self._short_since = now
+        elif now - self._short_since > LOST_AFTER_S:
+            for name in short:
+                self._lost[name] = self._ports[name].bytes_written - received.get(name, 0)
+            self._short_since = None
+            return True
+        return False

@@ -149,7 +149,7 @@ def run_scenario(
             timeline += take(device_input.poll(0.0))
         clock.now_s = t
         timeline += take(device_input.poll(0.0))
-        timeline += bedside.advance(device_input.stream_clock.now(t))
+        timeline += bedside.advance(device_input.now(t))
     timeline += bedside.finish()
     return BenchRun(
         scenario.name,

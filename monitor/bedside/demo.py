@@ -3,9 +3,11 @@
 The scenario's transducer and pumps are played into pty pairs by the
 simulator, paced from one scenario clock at ``speed`` times real time, and
 the real ``LiveMonitor`` reads those device files exactly as it would read
-``/dev/ttyUSB0``. The log goes to a fresh demo directory, never into a
-patient's log. The summary compares the alarms with what the scenario
-says a correct monitor concludes.
+``/dev/ttyUSB0``. The simulator keeps in step with the monitor's readers,
+so a loaded or stalled host slows the demo down but never reorders what the
+devices sent (``devices.simulation.simulator.play``). The log goes to a
+fresh demo directory, never into a patient's log. The summary compares the
+alarms with what the scenario says a correct monitor concludes.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from devices.simulation.scenario import Scenario
 from devices.simulation.simulator import TRANSDUCER, ScenarioPlayer, play
-from devices.simulation.virtual_ports import VirtualPort
+from devices.simulation.virtual_ports import ReaderInStep, VirtualPort
 from monitor.alarm_outputs.configured import TextStream
 from monitor.bedside.live import LiveMonitor, RunResult, Screen
 from monitor.bedside.view import clock_text
@@ -27,8 +30,10 @@ from monitor.configuration.config import Config
 from monitor.log.outside import start_admission
 
 STALL_S = 10.0  # the simulation ended and nothing arrived for this long: stop
-# Scenario time per simulator tick: well under the pump-silence timeout, so a
-# pump's sentence and the samples around it arrive in their true order.
+SIMULATOR_JOIN_S = 5.0
+# Scenario time per simulator tick, and the most one tick sends however late it
+# runs: a stall of the host delays the scenario, it never arrives as a burst (at
+# 120x a 100 ms stall would be 12 s at once, read from each port in any order).
 TICK_SCENARIO_S = 0.5
 
 
@@ -74,6 +79,7 @@ def run_demo(
     ports = {device: VirtualPort(device) for device in player.devices}
     sim_stop = threading.Event()
     timeline: list[TimelineEntry] = []
+    simulator: threading.Thread | None = None
     try:
         start_admission(log_dir, scenario.weight_kg, by="monitor demo")
         monitor = LiveMonitor(
@@ -84,7 +90,13 @@ def run_demo(
         simulator = threading.Thread(
             target=play,
             args=(player, ports),
-            kwargs={"speed": speed, "stop": sim_stop, "tick_s": TICK_SCENARIO_S / speed},
+            kwargs={
+                "speed": speed,
+                "stop": sim_stop,
+                "tick_s": TICK_SCENARIO_S / speed,
+                "max_step_s": TICK_SCENARIO_S,
+                "in_step": ReaderInStep(ports, _received_by_device(monitor, ports)),
+            },
             name="demo-simulator",
             daemon=True,
         )
@@ -103,9 +115,29 @@ def run_demo(
         )
     finally:
         sim_stop.set()
+        if simulator is not None and simulator.ident is not None:
+            simulator.join(SIMULATOR_JOIN_S)  # it writes no more before its ports close
         for port in ports.values():
             port.close()
     return DemoResult(run, timeline, log_dir, expected_alarms(scenario, timeline))
+
+
+def pump_stamp_tolerance_s(scenario: Scenario) -> float:
+    """How early a simulated pump report may be stamped: one transducer frame (see ``play``)."""
+    return scenario.transducer.frame_samples / scenario.transducer.sample_rate_hz
+
+
+def _received_by_device(
+    monitor: LiveMonitor, ports: dict[str, VirtualPort]
+) -> Callable[[], dict[str, int]]:
+    """The bytes the monitor's readers handed over, by the simulator's device names."""
+    device_of = {
+        settings.role: name
+        for name, port in ports.items()
+        for settings in monitor.ports.all()
+        if settings.url == port.device
+    }
+    return lambda: {device_of[role]: n for role, n in monitor.input.bytes_received().items()}
 
 
 def _stop_when_done(monitor: LiveMonitor, simulator: threading.Thread, stop: threading.Event):
@@ -124,7 +156,15 @@ def _stop_when_done(monitor: LiveMonitor, simulator: threading.Thread, stop: thr
 
 
 def expected_alarms(scenario: Scenario, timeline: list[TimelineEntry]) -> list[tuple[str, str]]:
-    """Each alarm the scenario expects, with when it was first raised and whether in time."""
+    """Each alarm the scenario expects, with when it was first raised and whether in time.
+
+    A window's start is checked one transducer frame early: the simulator
+    plays in step with the monitor (``TICK_SCENARIO_S`` at most per tick, each
+    device's bytes taken in scenario order), so a pump report is stamped at
+    the end of the last frame sent before it, never earlier, whatever the
+    load. Everything else is on the samples themselves, exactly.
+    """
+    frame_s = pump_stamp_tolerance_s(scenario)
     verdicts = []
     for want in scenario.expect.alarms:
         raised = [e.t_s for e in timeline if e.kind == "raised" and e.name == want.name]
@@ -133,7 +173,8 @@ def expected_alarms(scenario: Scenario, timeline: list[TimelineEntry]) -> list[t
         if not raised:
             verdicts.append((want.name, f"NOT raised ({window})"))
         else:
-            ok = "as expected" if low <= raised[0] <= high else "OUTSIDE the expected window"
+            in_time = low - frame_s <= raised[0] <= high
+            ok = "as expected" if in_time else "OUTSIDE the expected window"
             verdicts.append((want.name, f"raised at {clock_text(raised[0])}, {ok} ({window})"))
     for name in scenario.expect.never_alarms:
         if any(e.kind == "raised" and e.name == name for e in timeline):

@@ -79,7 +79,7 @@ class Listener:
         while not stop.is_set() and (until_s is None or now_s < until_s):
             for item in self.input.poll(0.05):
                 self._take(item, emit)
-            now_s = self.input.stream_clock.now(clock())
+            now_s = self.input.now(clock())
             if clock() >= next_line:
                 next_line += every_s
                 emit(summary_line(now_s, self._recent, self._channels))

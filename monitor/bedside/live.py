@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 
 TRANSDUCER = "transducer"
 POLL_S = 0.05  # the longest the loop waits for input before it looks at the clock
+# A turn of the loop longer than this was a stall of the host (the process not scheduled,
+# stopped): it cannot have heard a silence then, so that span is not the transducer's.
+AWAY_S = 0.25
 
 
 class StartupError(Exception):
@@ -205,6 +208,7 @@ class LiveMonitor:
             drug_table=drugs,
             comm_loss_s=self.ports.comm_loss_s,
             max_gap_s=self.ports.max_gap_s,
+            away_after_s=AWAY_S,
             clock=clock,
         )
         self.log, log_problem = self._open_log(config, log_dir, by)
@@ -312,7 +316,7 @@ class LiveMonitor:
                             on_connected()
                     publish(self.bedside.take(item))
                 now = self._clock()
-                publish(self.bedside.advance(self.input.stream_clock.now(now)))
+                publish(self.bedside.advance(self.input.now(now)))
                 while not self._requests.empty():
                     publish(self._requests.get()())
                 if screen is not None:

@@ -108,8 +108,10 @@ class DeviceInput:
     the core cannot mix rates. ``comm_loss_s`` (stream time) without a valid
     frame on a port, or without a sentence from a pump that was heard, is a
     communications loss. A sequence gap of more than ``max_gap_s`` beyond
-    the silence before it is a restart. ``budget_frames`` bounds what one
-    poll hands on; ``max_queued_frames`` (transducer) and
+    the silence before it is a restart. ``away_after_s`` (None: never) is the
+    longest the caller's loop looks away between polls: a longer gap is the
+    monitor's own stall, never counted as the transducer's silence.
+    ``budget_frames`` bounds what one poll hands on; ``max_queued_frames`` (transducer) and
     ``max_queued_sentences`` (per pump port) bound what waits.
     """
 
@@ -122,6 +124,7 @@ class DeviceInput:
         drug_table: DrugTable,
         comm_loss_s: float = DEFAULT_COMM_LOSS_S,
         max_gap_s: float = DEFAULT_MAX_GAP_S,
+        away_after_s: float | None = None,
         budget_frames: int = DEFAULT_BUDGET_FRAMES,
         max_queued_frames: int = DEFAULT_MAX_FRAMES,
         max_queued_sentences: int = DEFAULT_MAX_SENTENCES,
@@ -137,6 +140,8 @@ class DeviceInput:
         self._comm_loss_s = comm_loss_s
         self._max_gap_s = max_gap_s
         self._budget = budget_frames
+        self._away_after_s = away_after_s
+        self._looked_mono = self._clock()
         self.transducer_role = transducer[0].role
         self._links = {s.role: _Link(s, d) for s, d in [transducer, *pumps]}
         if len(self._links) != 1 + len(pumps):
@@ -176,6 +181,36 @@ class DeviceInput:
         ``dropped_sentences``, ``decode_problems``."""
         return {role: link.counts for role, link in self._links.items()}
 
+    def now(self, mono: float) -> float:
+        """Stream time at ``mono``: a transducer whose bytes wait to be read or used is not silent.
+
+        What the monitor's loop uses to move time on between inputs; a loop
+        or a reader that fell behind its input never bridges the backlog as
+        silence.
+        """
+        self._look(mono)
+        return self.stream_clock.now(mono, samples_waiting=self._samples_waiting(mono))
+
+    def _samples_waiting(self, mono: float) -> bool:
+        """Transducer bytes wait for the loop (in the hand-over) or for the reader (in the port)."""
+        if not self.stream_clock.is_silent(mono):
+            return False  # nothing to tell apart: no need to ask the port
+        if self._handover.waiting(self.transducer_role):
+            return True
+        reader = self._readers[0]
+        return isinstance(reader, PortReader) and reader.unread() > 0
+
+    def _look(self, mono: float) -> None:
+        """The loop looks now; a gap since its last look beyond ``away_after_s`` was a stall."""
+        away = mono - self._looked_mono
+        if self._away_after_s is not None and away > self._away_after_s:
+            self.stream_clock.exclude(away, mono)
+        self._looked_mono = max(self._looked_mono, mono)
+
+    def bytes_received(self) -> dict[str, int]:
+        """Bytes each port's reader has handed over: a simulator keeps in step with these."""
+        return self._handover.bytes_in()
+
     def backlog(self) -> Backlog:
         """What waits for the next polls: a loop falling behind shows here first."""
         return self._handover.backlog(self._clock())
@@ -187,7 +222,9 @@ class DeviceInput:
         look at its clock, its stop flag and its watchdog between polls
         however fast input arrives.
         """
+        self._look(self._clock())
         arrivals, tallies = self._handover.take(self._budget, timeout_s)
+        self._look(self._clock())
         items: list[InputItem] = []
         for arrival in arrivals:
             if isinstance(arrival, LinkEvent):
@@ -204,7 +241,7 @@ class DeviceInput:
         now_mono = self._clock()
         for role, tally in tallies.items():
             self._tally(self._links[role], tally)
-        now_s = self.stream_clock.now(now_mono)
+        now_s = self.now(now_mono)
         items += self._summaries(now_mono, now_s)
         items += self._watch(now_s)
         return items

@@ -96,6 +96,7 @@ class Handover:
         self._waiting = dict.fromkeys(roles, 0)  # frames waiting, per port
         self._open: dict[str, Dropped] = {}  # the marker still counting, per port
         self._tallies = {r: Tally() for r in roles}
+        self._bytes = dict.fromkeys(roles, 0)  # every byte handed over, per port
         self._ready = threading.Condition(threading.Lock())
 
     def put(self, item: LinkEvent | Received) -> None:
@@ -111,6 +112,7 @@ class Handover:
 
     def _received(self, item: Received) -> None:
         role = item.role
+        self._bytes[role] += item.n_bytes
         if item.problems:
             tally = self._tallies[role]
             for problem in item.problems:
@@ -159,6 +161,16 @@ class Handover:
             for role in tallies:
                 self._tallies[role] = Tally()
             return arrivals, tallies
+
+    def waiting(self, role: str) -> int:
+        """Frames from ``role`` handed over and not yet taken."""
+        with self._ready:
+            return self._waiting[role]
+
+    def bytes_in(self) -> dict[str, int]:
+        """Every byte the readers have handed over so far, per port (kept, dropped or garbage)."""
+        with self._ready:
+            return dict(self._bytes)
 
     def backlog(self, now_mono: float) -> Backlog:
         """How far behind the loop is."""

@@ -131,6 +131,20 @@ class PortReader:
                 log.debug("cancelling the read of %s: %s", self.settings.role, exc)
         self._thread.join(timeout_s)
 
+    def unread(self) -> int:
+        """Bytes the device sent that wait in the port, not read yet (0 while it is not open).
+
+        Asked from the monitor's loop: bytes waiting mean the device is not
+        silent, only its reader late.
+        """
+        port = self._port
+        if port is None:
+            return 0
+        try:
+            return int(port.in_waiting)
+        except (serial.SerialException, OSError, ValueError, TypeError):
+            return 0  # closed meanwhile: its reader reports why
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()

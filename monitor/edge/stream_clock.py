@@ -9,6 +9,14 @@ that absorbs normal serial jitter). When samples resume, the gap is filled
 with missing samples so that stream time never runs backwards past a time
 it has already handed out (a pump report stamped during the silence stays
 before the samples that follow it).
+
+Silence is the transducer's, never the monitor's own: while samples that
+arrived wait uncounted (the loop fell behind: a slow disk, a stalled host),
+the transducer was not silent, and stream time is what has been counted;
+and while the monitor itself was not running (``exclude``: the whole host
+stalled), it cannot have heard a silence. A stall of the host must not
+become stream time the patient's data never had (nor the missing samples
+that would then pad it).
 """
 
 from __future__ import annotations
@@ -38,14 +46,22 @@ class StreamClock:
         self._last_sample_mono = start_mono
         self._issued_s = 0.0
 
-    def now(self, mono: float) -> float:
-        """Stream time at monotonic time ``mono``; never less than a time already returned."""
+    def now(self, mono: float, *, samples_waiting: bool = False) -> float:
+        """Stream time at monotonic time ``mono``; never less than a time already returned.
+
+        ``samples_waiting``: samples have arrived that are not counted yet, so
+        the transducer is not silent, however long ago the last counted ones came.
+        """
         sample_time = self.samples / self.fs
         silent_for = mono - self._last_sample_mono
-        if silent_for > self.silence_grace_s:
+        if silent_for > self.silence_grace_s and not samples_waiting:
             sample_time += silent_for
         self._issued_s = max(self._issued_s, sample_time)
         return self._issued_s
+
+    def exclude(self, away_s: float, mono: float) -> None:
+        """The monitor was away ``away_s`` up to ``mono``: no silence of the transducer."""
+        self._last_sample_mono = min(mono, self._last_sample_mono + away_s)
 
     def silent_for(self, mono: float) -> float:
         """Seconds of monotonic time since the last samples arrived."""
