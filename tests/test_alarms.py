@@ -400,3 +400,30 @@ def test_next_deadline_announces_delays_escalations_and_the_pause_end() -> None:
     assert alarms.next_deadline() == T0 + DELAY_S + ESCALATION_S
     alarms.acknowledge(T0 + DELAY_S + 200.0)
     assert alarms.next_deadline() is None
+
+
+def test_a_reload_keeps_a_pending_delay_running_from_its_start_against_the_new_delay() -> None:
+    m = manager()
+    m.update(T0, {"hypotension": ON})
+    m.update(T0 + 20.0, {"hypotension": ON})
+    shorter = {
+        **SPECS,
+        "hypotension": AlarmSpec("hypotension", Priority.MEDIUM, PHYSIOLOGICAL, 15.0),
+    }
+    m.apply_settings(shorter, PAUSE_S, ESCALATION_S)
+    (raised,) = m.update(T0 + 20.0, {"hypotension": ON})  # 20 s pending > the new 15 s
+    assert raised.transition is Transition.RAISED and raised.t_s == T0 + 20.0
+
+
+def test_a_reload_never_lowers_the_priority_of_an_alarm_already_shown() -> None:
+    m = manager()
+    m.update(T0, {"pump_lost": ON})
+    lower = {**SPECS, "pump_lost": AlarmSpec("pump_lost", Priority.LOW, TECHNICAL)}
+    m.apply_settings(lower, PAUSE_S, ESCALATION_S)
+    m.update(T0 + 1.0, {"pump_lost": ON})
+    (shown,) = m.annunciation(T0 + 1.0).alarms
+    assert shown.priority is Priority.MEDIUM
+    m.update(T0 + 2.0, {})
+    m.update(T0 + 3.0, {"pump_lost": ON})
+    (again,) = m.annunciation(T0 + 3.0).alarms
+    assert again.priority is Priority.LOW  # the new priority from its next raise

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(
 RUN_DIR = Path(__file__).resolve().parent  # not the checkout: the installed package
 SCENARIO = load_scenario("loss-of-pulse")
 PUMP = SCENARIO.pumps[0].pump_id
+FS = float(SCENARIO.transducer.sample_rate_hz)
 
 
 def monitor(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -219,86 +220,183 @@ def test_monitor_run_refuses_a_port_another_program_holds(tmp_path):
     assert "ports.transducer" in result.stderr and "busy" in result.stderr
 
 
-def test_sighup_applies_a_valid_configuration_and_keeps_the_running_one_if_invalid(tmp_path):
-    links = tmp_path / "ports"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "10",
-         "--link-dir", str(links), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=RUN_DIR,
-    )  # fmt: skip
-    log_dir = tmp_path / "log"
-    db = log_dir / DATABASE_NAME
-    run = None
-    try:
-        deadline = time.monotonic() + 30
-        while not (links / PUMP).exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        config = tmp_path / "bed.toml"
-        config.write_text(
-            f'[ports]\ntransducer = "{links / "transducer"}"\npumps = ["{links / PUMP}"]\n'
-            f"sample_rate_hz = {SCENARIO.transducer.sample_rate_hz}\n"
-            f'[alarms]\naudio = "off"\nmap_critical_mmhg = 60.0\n[log]\ndirectory = "{log_dir}"\n'
-        )
-        run = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+def wait_for(db: Path, run: subprocess.Popen, sql: str, want: object) -> None:
+    """Until the running monitor's log answers ``sql`` with ``want`` (generous: a loaded host)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and run.poll() is None:
+        try:
+            if db.exists() and rows(db, sql) == want:
+                return
+        except sqlite3.OperationalError:
+            pass  # the file exists a moment before its schema does
+        time.sleep(0.2)
+    raise AssertionError(f"{sql} never gave {want}: {rows(db, sql) if db.exists() else ''}")
+
+
+def bed_config(
+    path: Path, links: Path, log_dir: Path, pumps: list[str], rate: float | None = None
+) -> None:
+    quoted = ", ".join(f'"{p}"' for p in pumps)
+    path.write_text(
+        f'[ports]\ntransducer = "{links / "transducer"}"\npumps = [{quoted}]\n'
+        f"sample_rate_hz = {rate or SCENARIO.transducer.sample_rate_hz}\n"
+        f'[alarms]\naudio = "off"\nmap_critical_mmhg = 60.0\n[log]\ndirectory = "{log_dir}"\n'
+    )
+
+
+@dataclass
+class RunningBed:
+    """``monitor run --display off`` on a simulated bedside, and its log."""
+
+    links: Path
+    config: Path
+    log_dir: Path
+    db: Path
+    run: subprocess.Popen | None = None
+
+    def wait_for(self, sql: str, want: object) -> None:
+        assert self.run is not None
+        wait_for(self.db, self.run, sql, want)
+
+
+def simulated_bed(tmp_path: Path):
+    """A context: the simulator (10x) and ``monitor run`` on its ports; nothing left behind."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def running():
+        links = tmp_path / "ports"
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed",
+             "10", "--link-dir", str(links), "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=RUN_DIR,
         )  # fmt: skip
+        log_dir = tmp_path / "log"
+        bed = RunningBed(links, tmp_path / "bed.toml", log_dir, log_dir / DATABASE_NAME)
+        try:
+            deadline = time.monotonic() + 30
+            while not (links / PUMP).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            bed_config(bed.config, links, log_dir, [str(links / PUMP)])
+            bed.run = subprocess.Popen(
+                [sys.executable, "-m", "monitor", "run", "--config", str(bed.config),
+                 "--display", "off"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+            )  # fmt: skip
+            yield bed
+        finally:  # a failing test leaves no monitor or simulator behind
+            for process in (bed.run, sim):
+                if process is not None and process.poll() is None:
+                    process.kill()
+                    process.wait()
 
-        def wait_for(sql: str, want: object) -> None:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and run.poll() is None:
-                try:
-                    if db.exists() and rows(db, sql) == want:
-                        return
-                except sqlite3.OperationalError:
-                    pass  # the file exists a moment before its schema does
-                time.sleep(0.2)
-            raise AssertionError(f"{sql} never gave {want}: {rows(db, sql) if db.exists() else ''}")
+    return running()
 
-        wait_for("SELECT count(*) > 0 FROM trends WHERE boot = 1 AND map_mmhg > 0", [(1,)])
-        changed = monitor("config", "set", "detector.map_target_mmhg", 70, "--by", "Dr A",
-                          "--config", config)  # fmt: skip
+
+def test_sighup_applies_a_new_threshold_in_place_and_reopens_only_a_changed_pump_port(tmp_path):
+    from devices.simulation.virtual_ports import VirtualPort
+
+    with simulated_bed(tmp_path) as bed, VirtualPort("spare") as spare:
+        run, db = bed.run, bed.db
+        assert run is not None
+        bed.wait_for("SELECT count(*) > 0 FROM trends WHERE map_mmhg > 0", [(1,)])
+        assert rows(db, "SELECT count(*) FROM states WHERE name = 'hypotensive'") == [(0,)]
+        # The scenario's MAP is 68 mmHg: above 65, below a target of 75.
+        changed = monitor("config", "set", "detector.map_target_mmhg", 75, "--by", "Dr A",
+                          "--config", bed.config)  # fmt: skip
         assert changed.returncode == 0, changed.stderr
-        admitted = monitor("patient", "new", "--weight", 70, "--by", "Nurse C", "--config", config)
+        run.send_signal(signal.SIGHUP)
+        bed.wait_for("SELECT count(*) FROM events WHERE kind = 'reloaded'", [(1,)])
+        (reloaded_s,) = rows(db, "SELECT stream_s FROM events WHERE kind = 'reloaded'")[0]
+        bed.wait_for(
+            f"SELECT count(*) > 0 FROM states WHERE name = 'hypotensive' AND stream_s >= "
+            f"{reloaded_s}", [(1,)],
+        )  # fmt: skip
+        bed.wait_for(f"SELECT count(*) > 0 FROM trends WHERE stream_s > {reloaded_s + 20}", [(1,)])
+
+        # A second pump port: opened alone; the transducer and pump1 are not touched.
+        bed_config(bed.config, bed.links, bed.log_dir, [str(bed.links / PUMP), spare.path])
+        run.send_signal(signal.SIGHUP)
+        bed.wait_for("SELECT count(*) FROM events WHERE kind = 'reloaded'", [(2,)])
+        bed.wait_for(
+            "SELECT count(*) FROM events WHERE source = 'pump2' AND kind = 'connected'", [(1,)]
+        )
+        # A new sampling rate would restart stream time: refused, the running one stays.
+        pumps = [str(bed.links / PUMP), spare.path]
+        bed_config(bed.config, bed.links, bed.log_dir, pumps, rate=2 * FS)
+        run.send_signal(signal.SIGHUP)
+        bed.wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(1,)])
+        assert run.poll() is None
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=30)
+    assert run.returncode == 0, err
+    assert rows(db, "SELECT id, end_reason FROM boots") == [(1, "stopped")]  # one boot
+    connected = rows(db, "SELECT source, count(*) FROM events WHERE kind = 'connected' "
+                         "GROUP BY source ORDER BY source")  # fmt: skip
+    assert connected == [("pump1", 1), ("pump2", 1), ("transducer", 1)]
+    assert rows(db, "SELECT count(*) FROM events WHERE kind = 'disconnected'") == [(0,)]
+    lost = rows(db, "SELECT message FROM alarms WHERE name = 'pump_comm_lost'")
+    assert not [m for (m,) in lost if "pump1" in m or PUMP in m], lost
+    # Stream time went on through both reloads: never back, never a jump.
+    times = [t for (t,) in rows(db, "SELECT stream_s FROM trends ORDER BY rowid")]
+    assert all(b >= a for a, b in zip(times, times[1:], strict=False))
+    assert max(b - a for a, b in zip(times, times[1:], strict=False)) < 15.0
+    assert times[-1] > reloaded_s + 20
+    (audit,) = rows(db, "SELECT action, key, old, new FROM audit WHERE action = 'reload'"
+                        " AND key = 'detector.map_target_mmhg'")  # fmt: skip
+    assert audit == ("reload", "detector.map_target_mmhg", "65.0", "75.0")
+    first, second = [m for (m,) in rows(db, "SELECT message FROM events "
+                                             "WHERE kind = 'reloaded' ORDER BY rowid")]  # fmt: skip
+    assert "detector.map_target_mmhg 65.0 -> 75.0" in first
+    assert "ports.pumps" in second and spare.path in second
+    (refused,) = rows(db, "SELECT message FROM events WHERE kind = 'reload'")[0]
+    assert (
+        f"ports.sample_rate_hz {FS:.1f} -> {2 * FS:.1f}" in refused and "needs a restart" in refused
+    )
+
+
+def test_sighup_for_a_new_admission_starts_again_and_an_invalid_reload_keeps_the_running_one(
+    tmp_path,
+):
+    with simulated_bed(tmp_path) as bed:
+        run, db, log_dir = bed.run, bed.db, bed.log_dir
+        assert run is not None
+        bed.wait_for("SELECT count(*) > 0 FROM trends WHERE boot = 1 AND map_mmhg > 0", [(1,)])
+        changed = monitor("config", "set", "detector.map_target_mmhg", 70, "--by", "Dr A",
+                          "--config", bed.config)  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
+        admitted = monitor(
+            "patient", "new", "--weight", 70, "--by", "Nurse C", "--config", bed.config
+        )
         assert admitted.returncode == 0, admitted.stderr
         run.send_signal(signal.SIGHUP)
-        wait_for("SELECT count(*) FROM boots", [(2,)])  # the monitor started again on it
+        bed.wait_for("SELECT count(*) FROM boots", [(2,)])  # the monitor started again on it
         # ... for the new patient, with the new weight and without the cleared adjustment
         admissions = "SELECT b.admission, a.weight_kg FROM boots b JOIN admissions a " \
             "ON a.id = b.admission ORDER BY b.id"  # fmt: skip
         assert rows(db, admissions) == [(1, None), (2, 70.0)]
-        changed = monitor("config", "set", "detector.map_target_mmhg", 70, "--by", "Dr A",
-                          "--config", config)  # fmt: skip
-        run.send_signal(signal.SIGHUP)
-        wait_for("SELECT count(*) FROM boots", [(3,)])
 
         (log_dir / "bedside.toml").write_text("[detector]\nmap_target_mmhg = 90.0\n")
         run.send_signal(signal.SIGHUP)
-        wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(1,)])
+        bed.wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(1,)])
         assert run.poll() is None  # still monitoring, on the configuration it had
         # Within bounds, but below the unit's critical limit: the whole is refused.
         (log_dir / "bedside.toml").write_text("[detector]\nmap_target_mmhg = 58.0\n")
         run.send_signal(signal.SIGHUP)
-        wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(2,)])
+        bed.wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(2,)])
         assert run.poll() is None
         # A unit setting in the bed's file is refused too, and the bedside keeps running.
         (log_dir / "bedside.toml").write_text("[ports]\ncomm_loss_s = 20.0\n")
         run.send_signal(signal.SIGHUP)
-        wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(3,)])
+        bed.wait_for("SELECT count(*) FROM events WHERE kind = 'reload'", [(3,)])
         assert run.poll() is None
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=30)
-    finally:  # a failing test leaves no monitor or simulator behind
-        for process in (run, sim):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
     assert run.returncode == 0, err
-    assert rows(db, "SELECT end_reason FROM boots ORDER BY id") == [
-        ("reload",), ("reload",), ("stopped",)
-    ]  # fmt: skip
-    first, second, third = rows(db, "SELECT config_hash FROM boots ORDER BY id")
-    assert first == second != third  # the new admission cleared the first adjustment
+    assert rows(db, "SELECT end_reason FROM boots ORDER BY id") == [("reload",), ("stopped",)]
+    first, second = rows(db, "SELECT config_hash FROM boots ORDER BY id")
+    assert first == second  # the new admission cleared the bed's adjustment
+    assert rows(db, "SELECT count(*) FROM events WHERE kind = 'reloaded'") == [(0,)]
     (out_of_bounds,), (contradiction,), (misplaced,) = rows(
         db, "SELECT message FROM events WHERE kind = 'reload' ORDER BY rowid"
     )

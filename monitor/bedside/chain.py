@@ -9,10 +9,13 @@ is at risk. The live monitor, the demo and the virtual bench all run this.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from devices.readings import PumpReport
 from monitor.alarm_outputs.fanout import SinkFanout
 from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.pipeline import MonitorPipeline
+from monitor.clinical.settings import ClinicalSettings
 from monitor.edge.input_items import DeviceEvent, InputItem, PumpObservation
 from monitor.log.writer import BedsideLog
 
@@ -62,6 +65,15 @@ class Bedside:
 
     def pause_audio(self) -> list[TimelineEntry]:
         return self._publish(self.engine.pause_audio())
+
+    def apply_settings(self, settings: ClinicalSettings) -> list[TimelineEntry]:
+        """A reload's clinical settings, applied to the running engine."""
+        return self._publish(self.engine.apply_settings(settings))
+
+    def pump_ports_changed(
+        self, awaited: Iterable[str], removed: Iterable[str], pumps_gone: Iterable[str]
+    ) -> list[TimelineEntry]:
+        return self._publish(self.engine.pump_ports_changed(awaited, removed, pumps_gone))
 
     def end_episode(self, reason: str) -> list[TimelineEntry]:
         return self._publish(self.engine.end_episode(reason))

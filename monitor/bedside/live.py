@@ -18,11 +18,11 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import serial
 
@@ -33,20 +33,25 @@ from devices.readings import SampleBlock
 from monitor.alarm_outputs.configured import TextStream, build_sinks
 from monitor.alarm_outputs.fanout import SinkFanout
 from monitor.bedside.chain import Bedside
-from monitor.bedside.config_change import ChangeError
+from monitor.bedside.config_change import ChangeError, toml_literal
+from monitor.bedside.reload_plan import ReloadPlan
 from monitor.bedside.sd_notify import Watchdog, notify
 from monitor.bedside.view import BedsideView, WaveformTail, snapshot
 from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.pipeline import MonitorPipeline
 from monitor.clinical.settings import ClinicalSettings
 from monitor.configuration.config import Config, ConfigError
-from monitor.configuration.drug_table import load_drug_table
+from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
 from monitor.edge.serial_link import PortSettings, describe_port_error
 from monitor.log.store import LogError, configured_log_directory
 from monitor.log.writer import BedsideLog, LogSettings
+
+if TYPE_CHECKING:  # the network stack (paho, hl7apy, asyncio) is loaded by a running bedside
+    from monitor.network.forwarder import Forwarder
+    from monitor.network.publishing import NetworkPlan
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +139,16 @@ def check_ports(
     ports: Ports, open_port: Callable[..., serial.SerialBase] = serial.serial_for_url
 ) -> None:
     """Open and close every port once, so a wrong path or a busy port stops the start-up."""
+    check_port_settings(ports.all(), open_port)
+
+
+def check_port_settings(
+    settings_list: Iterable[PortSettings],
+    open_port: Callable[..., serial.SerialBase] = serial.serial_for_url,
+) -> None:
+    """StartupError naming every port of ``settings_list`` that cannot be opened."""
     problems = []
-    for settings in ports.all():
+    for settings in settings_list:
         key = "ports.transducer" if settings.role == TRANSDUCER else "ports.pumps"
         try:
             port = open_port(settings.url, baudrate=settings.baudrate, timeout=0, exclusive=True)
@@ -147,10 +160,27 @@ def check_ports(
         raise StartupError("; ".join(problems))
 
 
+def _change_text(key: str, old: object, new: object) -> str:
+    shown = [
+        toml_literal(v) if isinstance(v, float | int | str | tuple) else str(v) for v in (old, new)
+    ]
+    return f"{key} {shown[0]} -> {shown[1]}"
+
+
 def config_hash(config: Config) -> str:
     """A short fingerprint of the effective settings, stored with every boot."""
     values = json.dumps({key: config[key] for key in sorted(config)}, sort_keys=True, default=str)
     return hashlib.sha256(values.encode()).hexdigest()[:16]
+
+
+def network_plan(config: Config) -> NetworkPlan:
+    """The configured MQTT and HL7 links; StartupError names a setting that cannot work."""
+    from monitor.network.publishing import NetworkPlan
+
+    try:
+        return NetworkPlan.from_config(config)
+    except NetworkConfigError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def software_version() -> str:
@@ -191,15 +221,13 @@ class LiveMonitor:
         self.config = config
         self.ports = Ports.from_config(config)
         self._clock = clock
+        self._by = by
+        self._alarm_stream = alarm_stream
         settings = ClinicalSettings.from_config(config)
+        self._settings = settings
         drugs = load_drug_table(config.text("drugs.table").strip() or None)
-        # The network stack (paho, hl7apy, asyncio) is loaded by a running bedside only.
-        from monitor.network.publishing import NetworkPlan
-
-        try:
-            network = NetworkPlan.from_config(config)
-        except NetworkConfigError as exc:
-            raise StartupError(str(exc)) from None
+        self._drugs = drugs
+        network = network_plan(config)
         check_ports(self.ports)
         self.input = DeviceInput(
             (self.ports.transducer, self.ports.transducer_decoder()),
@@ -217,18 +245,24 @@ class LiveMonitor:
         pipeline.engine.nee.await_ports(p.role for p in self.ports.pumps)
         self._requests: queue.SimpleQueue[Callable[[], list[TimelineEntry]]] = queue.SimpleQueue()
         self.bedside = Bedside(pipeline, self.log, None, log_unavailable=log_problem)
-        sinks = build_sinks(
-            config, alarm_stream, None if self.log is None else self.log.path.parent
-        )
-        self.bedside.outputs = SinkFanout(sinks, self._output_failed, self._output_recovered)
+        self.bedside.outputs = self._outputs(config)
         self.waveform = WaveformTail(self.ports.sample_rate_hz)
-        # Forwarding reads the log: without one there is nothing to send.
-        self.forwarders = (
-            [] if self.log is None else network.forwarders(self.log.path.parent, software_version())
-        )
+        self.forwarders = self._forwarders_for(network)
         self._forwarding: dict[str, str | None] = {}  # each destination's last problem
         self.stop_requested = stop or threading.Event()
         self.reload_requested = reload or threading.Event()
+
+    def _outputs(self, config: Config) -> SinkFanout:
+        sinks = build_sinks(
+            config, self._alarm_stream, None if self.log is None else self.log.path.parent
+        )
+        return SinkFanout(sinks, self._output_failed, self._output_recovered)
+
+    def _forwarders_for(self, network: NetworkPlan) -> list[Forwarder]:
+        """Forwarding reads the log: without one there is nothing to send."""
+        if self.log is None:
+            return []
+        return network.forwarders(self.log.path.parent, software_version())
 
     @staticmethod
     def _open_log(
@@ -275,10 +309,14 @@ class LiveMonitor:
         ``on_entries`` sees each batch of timeline entries once logged and
         shown; ``on_connected`` is called once, when every port has opened.
         When ``reload_requested`` is set, ``reload_config`` reads the
-        configuration again: if it is valid the run ends with reason
-        "reload" and the new configuration (the caller starts again on it,
-        and the log resumes the detector); if not, monitoring goes on with
-        the running one and the log says why.
+        configuration again. A valid one is applied in place
+        (``reload_plan.py``): stream time, beats, alarms and the episode go
+        on, and only what changed is reopened or rebuilt. A new admission
+        (``monitor patient new``) is the one reload that ends the run, with
+        reason "reload" and the new configuration: the caller starts again
+        for the new patient, in a new boot of the log. An invalid
+        configuration, or one that needs a restart, leaves the running one
+        in place and the log says why.
         """
         waiting = {p.role for p in self.ports.all()}
 
@@ -330,7 +368,7 @@ class LiveMonitor:
                     break
                 if self.reload_requested.is_set() and reload_config is not None:
                     self.reload_requested.clear()
-                    next_config = self._reload(reload_config)
+                    next_config = self._reload(reload_config, publish)
                     if next_config is not None:
                         publish(self._end_of_admission())
                         reason = "reload"
@@ -365,18 +403,104 @@ class LiveMonitor:
             return []
         return self.bedside.end_episode("a new admission started: this patient's episode ends")
 
-    def _reload(self, reload_config: Callable[[], Config]) -> Config | None:
-        """The new configuration, or None (and why, in the log) to keep the running one."""
+    def _reload(
+        self,
+        reload_config: Callable[[], Config],
+        publish: Callable[[list[TimelineEntry]], None],
+    ) -> Config | None:
+        """Apply a reload in place; the new configuration only when a new admission needs a new run.
+
+        None keeps this run going: on the new configuration, or (refused,
+        the reason in the log) on the running one.
+        """
         try:
             config = reload_config()
         except (ConfigError, ChangeError, OSError) as exc:
-            message = f"configuration not reloaded, the running one stays: {exc}"
-            log.warning(message)
-            if self.log is not None:
-                self.log.add_event(self.bedside.engine.now_s, "monitor", "reload", message, {})
+            self._refuse(str(exc))
             return None
-        log.info("configuration reloaded (%s)", config_hash(config))
-        return config
+        if self.log is not None and self.log.latest_admission() != self.log.boot.admission:
+            log.info("configuration reloaded for a new admission (%s)", config_hash(config))
+            return config
+        plan = ReloadPlan.between(self.config, config)
+        restart = plan.needs_restart
+        if restart:
+            changes = "; ".join(_change_text(k, a, b) for k, a, b in plan.changes if k in restart)
+            self._refuse(f"{changes}: needs a restart (systemctl restart monitor)")
+            return None
+        try:
+            self._apply(config, plan, publish)
+        except (StartupError, DrugTableError) as exc:
+            self._refuse(str(exc))
+        return None
+
+    def _refuse(self, why: str) -> None:
+        message = f"configuration not reloaded, the running one stays: {why}"
+        log.warning(message)
+        if self.log is not None:
+            self.log.add_event(self.bedside.engine.now_s, "monitor", "reload", message, {})
+
+    def _apply(
+        self, config: Config, plan: ReloadPlan, publish: Callable[[list[TimelineEntry]], None]
+    ) -> None:
+        """Everything that can fail is prepared first; then only what changed is replaced."""
+        ports = Ports.from_config(config)
+        settings = ClinicalSettings.from_config(config)
+        drugs = load_drug_table(config.text("drugs.table").strip() or None)
+        network = network_plan(config) if plan.network else None
+        running = {p.role: p for p in self.ports.pumps}
+        moved = [p for p in ports.pumps if plan.reopen_every_pump or running.get(p.role) != p]
+        check_port_settings(moved)
+        old_hash, new_hash = config_hash(self.config), config_hash(config)
+        now_s = self.bedside.engine.now_s
+        changed = list(plan.changes)
+        if drugs != self._drugs:
+            changed.append(("drugs (the table's content)", self._drugs.version, drugs.version))
+        if self.log is not None:
+            for key, old, new in plan.changes:
+                self.log.record_audit(
+                    now_s, self._by, "reload", key, toml_literal(old), toml_literal(new),
+                    config.source(key), new_hash,
+                )  # fmt: skip
+        summary = "; ".join(_change_text(k, a, b) for k, a, b in changed) or "nothing changed"
+        message = f"configuration reloaded in place ({old_hash} -> {new_hash}): {summary}"
+        log.info(message)
+        if self.log is not None:
+            detail = {"from": old_hash, "to": new_hash, "changed": [k for k, _, _ in changed]}
+            self.log.add_event(now_s, "monitor", "reloaded", message, detail)
+        if plan.pump_ports or drugs != self._drugs:
+            change = self.input.replace_pumps(
+                [(p, ports.pump_decoder()) for p in ports.pumps],
+                comm_loss_s=ports.comm_loss_s,
+                max_gap_s=ports.max_gap_s,
+                drug_table=drugs,
+                reopen_all=plan.reopen_every_pump,
+            )
+            publish(
+                self.bedside.pump_ports_changed(change.opened, change.removed, change.pumps_gone)
+            )
+        if settings != self._settings:
+            publish(self.bedside.apply_settings(settings))
+        if plan.outputs:
+            self._rebuild_outputs(config)
+        if network is not None:
+            for forwarder in self.forwarders:
+                forwarder.stop()
+            self.forwarders, self._forwarding = self._forwarders_for(network), {}
+            for forwarder in self.forwarders:
+                forwarder.start()
+        self.config, self.ports, self._settings, self._drugs = config, ports, settings, drugs
+
+    def _rebuild_outputs(self, config: Config) -> None:
+        """New outputs, shown the standing alarms at once; the old ones' failures end with them."""
+        old = self.bedside.outputs
+        self.bedside.outputs = self._outputs(config)
+        if old is not None:
+            failing = old.failing()
+            old.close()
+            for name in failing:
+                self.bedside.output_recovered(name)
+        engine = self.bedside.engine
+        self.bedside.outputs.render(engine.alarms.annunciation(engine.now_s))
 
     def _command(self, command: str) -> None:
         if command == "acknowledge":

@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     on_signals(stop, reload)
     first = True
     with choose_screen(display, sys.stdout, alarm_lines) as screen:
-        while True:  # a valid reload starts the bedside again on the new configuration
+        while True:  # a reload for a new admission starts the bedside again for that patient
             try:
                 monitor = LiveMonitor(
                     config,

@@ -89,6 +89,24 @@ class AlarmManager:
     def is_raised(self, name: str) -> bool:
         return self._alarms[name].raised_s is not None
 
+    def apply_settings(
+        self, specs: Mapping[str, AlarmSpec], audio_pause_s: float, escalation_s: float
+    ) -> None:
+        """A reload's new delays, priorities and times, applied to the running alarms.
+
+        Every running timer keeps its start and is measured against the new
+        time at the next update: a pending condition whose shortened delay has
+        already passed is raised then, a lengthened one waits longer. A raised
+        alarm keeps the priority it is shown with (a reload never quietens a
+        standing alarm); its new priority applies from its next raise.
+        """
+        self.audio_pause_s = audio_pause_s
+        self.escalation_s = escalation_s
+        for name, a in self._alarms.items():
+            a.spec = specs[name]
+            if a.raised_s is None:
+                a.priority = a.spec.priority
+
     # ------------------------------------------------------------ deadlines
     def next_deadline(self) -> float | None:
         """The next moment something changes with no new input: a delay, pause or escalation."""

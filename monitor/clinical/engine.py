@@ -158,6 +158,46 @@ class ClinicalEngine:
             if isinstance(c, EpisodeChange)
         ]
 
+    # ------------------------------------------------------------ reload
+    def apply_settings(self, settings: ClinicalSettings) -> list[TimelineEntry]:
+        """A reload's clinical settings, in place: stream time, beats, alarms and episode go on.
+
+        One rule for every timer: it keeps its start, and the new duration or
+        threshold applies from this evaluation on. So a pending alarm whose
+        shortened delay has passed is raised now, a pending episode is
+        confirmed now if the new sustain time has passed, a held dose runs out
+        at its start plus the new hold; a changed MAP window takes the beats
+        it already holds (a wider one fills as beats arrive).
+        """
+        self.settings = settings
+        d = settings.detector
+        self.map_window.window_s, self.map_window.min_coverage = d.map_window_s, d.map_min_coverage
+        self.detector.settings = d
+        self.nee.paused_hold_s = settings.paused_hold_s
+        a = settings.alarms
+        self.alarms.apply_settings(alarm_specs(settings), a.audio_pause_s, a.escalation_s)
+        if self._trends is not None:
+            self._trends[0].settings = d
+        return self._evaluate()
+
+    def pump_ports_changed(
+        self, awaited: Iterable[str], removed: Iterable[str], pumps_gone: Iterable[str]
+    ) -> list[TimelineEntry]:
+        """A reload's pump ports: new or moved ones awaited, removed ones and their pumps forgotten.
+
+        A port that did not change is left alone: it is neither awaited again
+        nor counted as lost.
+        """
+        for role in removed:
+            self._lost_ports.discard(role)
+            self.nee.port_heard(role)  # no longer awaited either
+        for pump in pumps_gone:
+            self._silent_pumps.discard(pump)
+            self.nee.forget_pump(pump)
+        for role in awaited:
+            self.nee.await_port(role)
+        return self._evaluate()
+
     def end_episode(self, reason: str) -> list[TimelineEntry]:
         """Close the open episode now, for a reason outside the signal (a new admission)."""
         est = self.last_map or self.map_window.estimate(self.now_s)

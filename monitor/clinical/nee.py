@@ -181,6 +181,16 @@ class NeeTracker:
         """
         self._awaiting = set(roles)
 
+    def await_port(self, role: str) -> None:
+        """A pump port added (or moved) by a reload: NEE is not known until it reports."""
+        self._awaiting.add(role)
+
+    def forget_pump(self, pump: str) -> None:
+        """A pump whose port was removed by a reload: its channels are no longer counted."""
+        self._silent.discard(pump)
+        for key in [key for key in self._channels if key[0] == pump]:
+            del self._channels[key]
+
     def port_heard(self, role: str) -> None:
         self._awaiting.discard(role)
 

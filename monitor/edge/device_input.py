@@ -100,6 +100,15 @@ class _Link:
         return f"{self.settings.role} port {self.settings.url}"
 
 
+@dataclass(frozen=True)
+class PumpPortChange:
+    """What a reload did to the pump ports: opened (new or moved), removed, pumps forgotten."""
+
+    opened: tuple[str, ...]
+    removed: tuple[str, ...]
+    pumps_gone: tuple[str, ...]
+
+
 class DeviceInput:
     """Runs one reader per port and merges their output onto the stream clock.
 
@@ -152,10 +161,11 @@ class DeviceInput:
             max_frames=max_queued_frames,
             max_sentences=max_queued_sentences,
         )
-        self._readers = [
-            reader_factory(link.settings, link.decoder, self._handover.put)
-            for link in self._links.values()
-        ]
+        self._reader_factory = reader_factory
+        self._readers = {
+            role: reader_factory(link.settings, link.decoder, self._handover.put)
+            for role, link in self._links.items()
+        }
         self._next_sequence: int | None = None  # the transducer's, as far as it was followed
         self._status = TransducerStatus(0)
         self._pumps_heard: dict[str, tuple[float, str]] = {}  # pump -> (last heard, port role)
@@ -165,12 +175,58 @@ class DeviceInput:
         self._rate_mismatch_reported = False
 
     def start(self) -> None:
-        for reader in self._readers:
+        for reader in self._readers.values():
             reader.start()
 
     def stop(self) -> None:
-        for reader in self._readers:
+        for reader in self._readers.values():
             reader.stop()
+
+    def replace_pumps(
+        self,
+        pumps: Sequence[tuple[PortSettings, Decoder]],
+        *,
+        comm_loss_s: float,
+        max_gap_s: float,
+        drug_table: DrugTable,
+        reopen_all: bool = False,
+    ) -> PumpPortChange:
+        """A reload: only the pump ports whose settings changed are closed and opened again.
+
+        An unchanged port keeps its reader, its decoder and its pumps' timers
+        (no reopening, no communications loss); a new or moved one starts
+        from now, so its loss timer runs from the reload, not from stream
+        time 0. ``reopen_all``: every pump port (a new sentence format). The
+        transducer never changes here: it makes stream time.
+        """
+        self._comm_loss_s, self._max_gap_s, self._drugs = comm_loss_s, max_gap_s, drug_table
+        wanted = {settings.role: (settings, decoder) for settings, decoder in pumps}
+        if self.transducer_role in wanted or len(wanted) != len(pumps):
+            raise ValueError("every pump port needs its own role name, not the transducer's")
+        now_s = self.now(self._clock())
+        opened, removed = [], []
+        for role in [r for r in self._links if r != self.transducer_role]:
+            if reopen_all or role not in wanted or wanted[role][0] != self._links[role].settings:
+                self._readers.pop(role).stop()
+                link = self._links.pop(role)
+                if role in wanted:
+                    self._links[role] = _Link(*wanted[role], last_frame_s=now_s, lost=link.lost)
+                else:
+                    removed.append(role)
+        for role, (settings, decoder) in wanted.items():
+            if role not in self._links:
+                self._links[role] = _Link(settings, decoder, last_frame_s=now_s)
+            if role not in self._readers:
+                self._handover.add_role(role)
+                self._readers[role] = self._reader_factory(settings, decoder, self._handover.put)
+                self._readers[role].start()
+                opened.append(role)
+        gone = [p for p, (_, role) in self._pumps_heard.items() if role not in self._links]
+        gone += [p for p, (_, role) in self._pumps_heard.items() if role in opened]
+        for pump in gone:
+            del self._pumps_heard[pump]
+            self._pumps_silent.discard(pump)
+        return PumpPortChange(tuple(opened), tuple(removed), tuple(gone))
 
     def decoder_counts(self) -> dict[str, Counter[str]]:
         """Every decoder's loss counters, by port role."""
@@ -197,7 +253,7 @@ class DeviceInput:
             return False  # nothing to tell apart: no need to ask the port
         if self._handover.waiting(self.transducer_role):
             return True
-        reader = self._readers[0]
+        reader = self._readers[self.transducer_role]
         return isinstance(reader, PortReader) and reader.unread() > 0
 
     def _look(self, mono: float) -> None:
@@ -227,6 +283,8 @@ class DeviceInput:
         self._look(self._clock())
         items: list[InputItem] = []
         for arrival in arrivals:
+            if arrival.role not in self._links:
+                continue  # from a pump port a reload has just removed
             if isinstance(arrival, LinkEvent):
                 t_s = self.stream_clock.now(arrival.mono)
                 items.append(
@@ -240,7 +298,8 @@ class DeviceInput:
                 items += self._pump_sentences(arrival)
         now_mono = self._clock()
         for role, tally in tallies.items():
-            self._tally(self._links[role], tally)
+            if role in self._links:
+                self._tally(self._links[role], tally)
         now_s = self.now(now_mono)
         items += self._summaries(now_mono, now_s)
         items += self._watch(now_s)

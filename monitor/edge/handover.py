@@ -91,6 +91,7 @@ class Handover:
         if max_frames < 1 or max_sentences < 1:
             raise ValueError("the hand-over needs room for at least one frame per port")
         self._transducer = transducer_role
+        self._max_sentences = max_sentences
         self._limits = {r: max_frames if r == transducer_role else max_sentences for r in roles}
         self._queue: deque[Arrival] = deque()
         self._waiting = dict.fromkeys(roles, 0)  # frames waiting, per port
@@ -98,6 +99,14 @@ class Handover:
         self._tallies = {r: Tally() for r in roles}
         self._bytes = dict.fromkeys(roles, 0)  # every byte handed over, per port
         self._ready = threading.Condition(threading.Lock())
+
+    def add_role(self, role: str) -> None:
+        """A port added while running (a reload): same limits as the other pump ports."""
+        with self._ready:
+            self._limits.setdefault(role, self._max_sentences)
+            self._waiting.setdefault(role, 0)
+            self._tallies.setdefault(role, Tally())
+            self._bytes.setdefault(role, 0)
 
     def put(self, item: LinkEvent | Received) -> None:
         """Called on a reader's thread; never blocks for long, never grows without bound."""
