@@ -27,12 +27,20 @@ The reference line is what storing the waveform itself would cost: 1000
 (60 minutes per configuration, all at once); ``--minutes`` sets the
 length; ``--quick`` runs 20 s, a smoke test for CI whose figures mean
 little (the first WAL checkpoint comes later).
+
+``--lock-stall S`` measures instead what another process holding the log's
+write lock for S seconds (a second connection in ``BEGIN EXCLUSIVE``) costs
+the monitoring loop: ``loss-of-pulse`` in real time from 580 s, the lock
+taken at 600 s (no_pulse is raised at 607 s), the longest gap between two
+input items handled (the pacing's own sleep left out), against the same
+run without a lock, and whether every alarm change reached the log.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import sqlite3
 import tempfile
 import time
 from collections.abc import Sequence
@@ -135,6 +143,80 @@ def run_variant(changes: dict[str, object], seconds: float) -> Measured:
     )
 
 
+@dataclass(frozen=True)
+class Stall:
+    longest_s: float
+    alarm_changes: int
+    logged: int
+    unavailable: str
+
+
+class LockedRun:
+    """Paces a run in real time, takes and releases the lock, times the gaps between items."""
+
+    def __init__(self, clock: ScenarioClock, db: Path, lock_s: float, lock_at_s: float) -> None:
+        self.clock, self.db, self.lock_s, self.lock_at_s = clock, db, lock_s, lock_at_s
+        self.from_s = clock.now_s
+        self.started = time.monotonic()
+        self.last: float | None = None
+        self.longest_s = 0.0
+        self.holder: sqlite3.Connection | None = None
+        self.release_at: float | None = None
+
+    def __call__(self, _item: InputItem) -> None:
+        now = time.monotonic()
+        if self.last is not None:  # time spent handling the previous item, sleep left out
+            self.longest_s = max(self.longest_s, now - self.last)
+        if self.lock_s > 0 and self.release_at is None and self.clock.now_s >= self.lock_at_s:
+            self.holder = sqlite3.connect(self.db, isolation_level=None)
+            self.holder.execute("BEGIN EXCLUSIVE")
+            self.release_at = now + self.lock_s
+        if self.holder is not None and self.release_at is not None and now >= self.release_at:
+            self.holder.execute("COMMIT")
+            self.holder.close()
+            self.holder = None
+        ahead = (self.clock.now_s - self.from_s) - (time.monotonic() - self.started)
+        if ahead > 0:
+            time.sleep(ahead)
+        self.last = time.monotonic()
+
+
+def run_with_lock(lock_s: float, until_s: float = 680.0) -> Stall:
+    """``loss-of-pulse`` in real time from 580 s; another connection holds the lock from 600 s."""
+    config = default_config()
+    clock = ScenarioClock(580.0)
+    with tempfile.TemporaryDirectory(prefix="log-lock-stall-") as directory:
+        db = Path(directory) / DATABASE_NAME
+        log = BedsideLog(
+            LogSettings.from_config(config, Path(directory)), software="bench",
+            config_hash="bench", clocks=clock.log_clocks(),
+        )  # fmt: skip
+        paced = LockedRun(clock, db, lock_s, 600.0)
+        run = run_scenario(
+            load_scenario("loss-of-pulse"), ClinicalSettings.from_config(config),
+            load_drug_table(), clock=clock, log=log, until_s=until_s, on_item=paced,
+        )  # fmt: skip
+        log.close("finished", clock.now_s - paced.from_s)
+        conn = sqlite3.connect(db)
+        logged = conn.execute("SELECT count(*) FROM alarms").fetchone()[0]
+        unavailable = conn.execute(
+            "SELECT coalesce(max(json_extract(detail, '$.duration_s')), 0) FROM events "
+            "WHERE kind = 'log_unavailable'"
+        ).fetchone()[0]
+        conn.close()
+    changes = sum(1 for e in run.timeline if e.alarm is not None)
+    return Stall(paced.longest_s, changes, logged, f"{unavailable:.1f} s")
+
+
+def print_stalls(lock_s: float) -> None:
+    print(f"{'run':28} {'longest loop stall':>18} {'alarm changes':>13} {'in the log':>10} "
+          f"{'unavailable event':>17}")  # fmt: skip
+    for name, seconds in (("no lock", 0.0), (f"lock held {lock_s:g} s", lock_s)):
+        m = run_with_lock(seconds)
+        print(f"{name:28} {m.longest_s:16.3f} s {m.alarm_changes:13d} {m.logged:10d} "
+              f"{m.unavailable:>17}")  # fmt: skip
+
+
 def megabytes(value: float) -> str:
     return f"{value / 1e6:8.2f} MB"
 
@@ -156,6 +238,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=60.0, help="real time per configuration")
     p.add_argument("--quick", action="store_true", help="20 s per configuration (smoke test)")
+    p.add_argument(
+        "--lock-stall", type=float, metavar="S", help="instead: the loop's longest stall while "
+        "another process holds the log's write lock for S seconds"
+    )  # fmt: skip
     return p.parse_args(argv)
 
 
@@ -164,6 +250,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     seconds = 20.0 if args.quick else 60.0 * args.minutes
     print(command_line())
     print(machine_line())
+    if args.lock_stall is not None:
+        print_stalls(args.lock_stall)
+        return
     print(f"{SCENARIO} at {SAMPLE_RATE_HZ} Hz from {START_S:.0f} s, {seconds:.0f} s in real time")
     with ProcessPoolExecutor(len(VARIANTS), mp_context=get_context("spawn")) as pool:
         futures = {name: pool.submit(run_variant, c, seconds) for name, c in VARIANTS.items()}

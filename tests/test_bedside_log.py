@@ -321,7 +321,7 @@ TINY_FS_CHILD = textwrap.dedent(
     from monitor.clinical.trends import TrendPoint
 
     disk, out = Path(sys.argv[1]), Path(sys.argv[2])
-    (disk / "filler").write_bytes(bytes(3 * 2**20))  # 12 MB disk, 8 MB reserve: ~1 MB spare
+    (disk / "filler").write_bytes(bytes(10 * 2**20))  # 12 MB disk, 1 MB reserve: ~1 MB spare
     log = BedsideLog(
         LogSettings(disk, 5.0, 0.05, 30.0, 1024.0, 3600.0, False, disk_reserve_mb=8.0),
         software="tiny-fs-test", config_hash="x",

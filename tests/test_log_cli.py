@@ -126,6 +126,7 @@ def test_tail_follow_shows_rows_committed_after_it_started(tmp_path):
         # The start notes: tail is up and reading.
         assert "admission 1 started" in tail.stdout.readline()
         assert "monitor started" in tail.stdout.readline()
+        assert "log budget" in tail.stdout.readline()
         assert "audit admission: patient: - -> admission 1 (by monitor)" in tail.stdout.readline()
         transition = AlarmTransition(
             12.0, "no_pulse", Priority.HIGH, Category.PHYSIOLOGICAL, Transition.RAISED,

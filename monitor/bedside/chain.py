@@ -3,12 +3,16 @@
 Every timeline entry the pipeline produces is committed to the log before
 any output sees it, so an alarm that sounded is an alarm on the disk (a
 power cut between the two loses the sound, never the record). If the log
-cannot write, the alarm is shown anyway and ``log_failed`` says the record
-is at risk. The live monitor, the demo and the virtual bench all run this.
+cannot take it within a short bound, the alarm is shown anyway, the entry
+is kept in memory and written when the log returns, and ``log_failed`` says
+the record is at risk. A log that opens only after monitoring began is
+attached then (``attach_log``) and takes what was kept meanwhile. The live
+monitor, the demo and the virtual bench all run this.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from devices.readings import PumpReport
@@ -17,7 +21,10 @@ from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.pipeline import MonitorPipeline
 from monitor.clinical.settings import ClinicalSettings
 from monitor.edge.input_items import DeviceEvent, InputItem, PumpObservation
+from monitor.log.record import RecordBacklog
 from monitor.log.writer import BedsideLog
+
+log = logging.getLogger(__name__)
 
 
 class Bedside:
@@ -30,16 +37,44 @@ class Bedside:
         outputs: SinkFanout | None = None,
         *,
         log_unavailable: str | None = None,
+        pending: RecordBacklog | None = None,
     ) -> None:
+        """``pending`` keeps the record while there is no log, for one that opens later."""
         self.pipeline = pipeline
         self.engine = pipeline.engine
-        self.log = log
+        self.log: BedsideLog | None = None
         self.outputs = outputs
+        self.pending = pending
         self._pumps: dict[tuple[str, int], tuple] = {}
         self._log_problem = log_unavailable
         if log is not None:
-            self.engine.record_trends(log.settings.trend_interval_s, log.add_trend)
-            pipeline.on_beats = lambda beats: log.add_beats(pipeline.fs, beats)
+            self._use(log)
+
+    def _use(self, log: BedsideLog) -> None:
+        self.log = log
+        self.engine.record_trends(log.settings.trend_interval_s, log.add_trend)
+        self.pipeline.on_beats = lambda beats: log.add_beats(self.pipeline.fs, beats)
+
+    def attach_log(self, log: BedsideLog) -> list[TimelineEntry]:
+        """A log that opened after monitoring began: what was kept goes in first, in order.
+
+        Its admission's weight, when it has one, is the patient's (the log
+        wins over the admission file the bedside may have started with).
+        """
+        self._use(log)
+        if self.pending is not None:
+            log.adopt(self.pending, self.engine.now_s)
+            self.pending = None
+        entries = self._check_log()
+        weight = log.boot.weight_kg
+        if weight is not None and weight != self.engine.nee.weight_kg:
+            entries += self.engine.set_weight(weight)
+        return self._publish(entries)
+
+    def log_unavailable(self, message: str) -> list[TimelineEntry]:
+        """There is no log yet, and why (the technical alarm's message, e.g. the next try)."""
+        self._log_problem = message
+        return self._publish(self.engine.log_problem(message))
 
     def start(self) -> list[TimelineEntry]:
         """Resume the detector from the log's history, and report a log that is unavailable."""
@@ -93,13 +128,20 @@ class Bedside:
             self.outputs.close()
         if self.log is not None:
             self.log.close(reason, self.engine.now_s)
+        elif self.pending is not None and self.pending.outage is not None:
+            log.warning(
+                "%d alarm and state entries were never recorded: %s",
+                self.pending.kept + self.pending.lost, self.pending.outage.reason,
+            )  # fmt: skip
 
     # ------------------------------------------------------------------ internals
     def _publish(self, entries: list[TimelineEntry]) -> list[TimelineEntry]:
         if not entries:
             return entries
         if self.log is not None:
-            self.log.record_entries(entries)  # durable before anything is shown
+            self.log.record_entries(entries)  # durable before anything is shown, or kept
+        elif self.pending is not None:
+            self.pending.keep_entries(entries, self._log_problem or "no log yet")
         if self.outputs is not None:
             alarms = [e.alarm for e in entries if e.alarm is not None]
             for transition in alarms:
@@ -112,6 +154,7 @@ class Bedside:
         """Raise or end ``log_failed`` when the log's health changed."""
         if self.log is None:
             return []
+        self.log.retry(self.engine.now_s)  # what was kept, once the log takes it again
         problems = self.log.problems()
         message = "; ".join(problems[k] for k in sorted(problems)) or None
         if message == self._log_problem:

@@ -6,7 +6,9 @@ the bedside in arrival order, advances stream time while the transducer is
 silent, shows the screen, pings the systemd watchdog, and applies what
 other threads only ask for (stop, reload, an alarm output's failure).
 Every configured port must open at start-up; after that a lost port is a
-technical alarm, never the end of monitoring.
+technical alarm, never the end of monitoring. So is a log that cannot be
+opened: monitoring goes on, the record is kept in memory, and the log is
+tried again (``LogOpener``) until it opens.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from monitor.alarm_outputs.configured import TextStream, build_sinks
 from monitor.alarm_outputs.fanout import SinkFanout
 from monitor.bedside.chain import Bedside
 from monitor.bedside.config_change import ChangeError, toml_literal
+from monitor.bedside.log_opening import FIRST_RETRY_S, LogOpener, unavailable_message
 from monitor.bedside.reload_plan import ReloadPlan
 from monitor.bedside.sd_notify import Watchdog, notify
 from monitor.bedside.view import BedsideView, WaveformTail, snapshot
@@ -46,8 +49,10 @@ from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
 from monitor.edge.serial_link import PortSettings, describe_port_error
+from monitor.log.admission_file import read_admission
+from monitor.log.record import RecordBacklog
 from monitor.log.store import LogError, configured_log_directory
-from monitor.log.writer import BedsideLog, LogSettings
+from monitor.log.writer import SYSTEM_CLOCKS, BedsideLog, LogSettings
 
 if TYPE_CHECKING:  # the network stack (paho, hl7apy, asyncio) is loaded by a running bedside
     from monitor.network.forwarder import Forwarder
@@ -239,12 +244,31 @@ class LiveMonitor:
             away_after_s=AWAY_S,
             clock=clock,
         )
-        self.log, log_problem = self._open_log(config, log_dir, by)
-        weight = None if self.log is None else self.log.boot.weight_kg
+        self._started = clock()
+        self._network = network
+        open_log = self._log_opening(config, log_dir or configured_log_directory(config), by)
+        self.log, log_problem = self._open_log(open_log)
+        self._opener: LogOpener | None = None
+        pending = None
+        if self.log is None:  # the admission file keeps the weight; the log is tried again
+            kept, kept_problem = read_admission(log_dir or configured_log_directory(config))
+            if kept_problem is not None:
+                log.warning(kept_problem)
+            weight = None if kept is None else kept.weight_kg
+            pending = RecordBacklog(SYSTEM_CLOCKS.utc)
+            self._opener = LogOpener(
+                open_log,
+                lambda message: self._requests.put(lambda: self.bedside.log_unavailable(message)),
+                lambda opened: self._requests.put(lambda: self._attach_log(opened)),
+            )
+        else:
+            weight = self.log.boot.weight_kg
         pipeline = MonitorPipeline(settings, self.ports.sample_rate_hz, weight, TRANSDUCER)
         pipeline.engine.nee.await_ports(p.role for p in self.ports.pumps)
         self._requests: queue.SimpleQueue[Callable[[], list[TimelineEntry]]] = queue.SimpleQueue()
-        self.bedside = Bedside(pipeline, self.log, None, log_unavailable=log_problem)
+        self.bedside = Bedside(
+            pipeline, self.log, None, log_unavailable=log_problem, pending=pending
+        )
         self.bedside.outputs = self._outputs(config)
         self.waveform = WaveformTail(self.ports.sample_rate_hz)
         self.forwarders = self._forwarders_for(network)
@@ -264,22 +288,38 @@ class LiveMonitor:
             return []
         return network.forwarders(self.log.path.parent, software_version())
 
-    @staticmethod
-    def _open_log(
-        config: Config, log_dir: Path | None, by: str
-    ) -> tuple[BedsideLog | None, str | None]:
-        """The log, or why there is none: monitoring goes on without it, with log_failed."""
-        directory = log_dir or configured_log_directory(config)
-        try:
-            opened = BedsideLog(
-                LogSettings.from_config(config, directory),
+    def _log_opening(self, config: Config, directory: Path, by: str) -> Callable[[], BedsideLog]:
+        """How to open this bedside's log, now or (from the opener's thread) later."""
+        settings = LogSettings.from_config(config, directory)
+
+        def open_log() -> BedsideLog:
+            return BedsideLog(
+                settings,
                 software=software_version(),
                 config_hash=config_hash(config),
                 by=by,
+                late_by_s=max(0.0, self._clock() - self._started),
             )
+
+        return open_log
+
+    @staticmethod
+    def _open_log(open_log: Callable[[], BedsideLog]) -> tuple[BedsideLog | None, str | None]:
+        """The log, or why there is none: monitoring goes on without it, with log_failed."""
+        try:
+            return open_log(), None
         except (LogError, OSError, sqlite3.Error) as exc:
-            return None, f"log unavailable, alarms are not recorded: {exc}"
-        return opened, None
+            return None, unavailable_message(exc, FIRST_RETRY_S)
+
+    def _attach_log(self, opened: BedsideLog) -> list[TimelineEntry]:
+        """The log opened on a retry: it takes the record kept meanwhile, then everything."""
+        self.log = opened
+        entries = self.bedside.attach_log(opened)
+        if not self.forwarders:
+            self.forwarders = self._forwarders_for(self._network)
+            for forwarder in self.forwarders:
+                forwarder.start()
+        return entries
 
     # ----------------------------------------------------- other threads' requests
     def _output_failed(self, name: str, message: str) -> None:
@@ -336,6 +376,8 @@ class LiveMonitor:
                 self.log.add_event(self.bedside.engine.now_s, "monitor", "warning", warning, {})
         for forwarder in self.forwarders:
             forwarder.start()
+        if self._opener is not None:
+            self._opener.start()
         self.input.start()
         notify("READY=1", "STATUS=monitoring")
         reason, next_config = "stopped", None
@@ -376,6 +418,10 @@ class LiveMonitor:
         finally:
             notify("STOPPING=1")
             self.input.stop()
+            if self._opener is not None:  # a log that opened just now still takes the record
+                self._opener.stop()
+                while not self._requests.empty():
+                    publish(self._requests.get()())
             stream_s = self.bedside.engine.now_s
             self.bedside.close(reason)
             for forwarder in self.forwarders:

@@ -9,6 +9,8 @@ only once the commit is on the disk. A running bedside sees a new admission
 on its next reload (``BedsideLog.latest_admission``). The admission row, the
 clocks and the transaction helper are the bedside writer's, imported from
 ``monitor.log.writer`` rather than copied, so both write the same rows.
+Each admission change is also kept in the admission file beside the log
+(``monitor.log.admission_file``), once the log has it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from monitor.log.admission_file import KeptAdmission, latest_admission_row, save_admission
 from monitor.log.store import LogError, connect, open_log_database
 from monitor.log.writer import SYSTEM_CLOCKS, Clocks, Transaction, insert_admission, os_user
 
@@ -40,9 +43,14 @@ def start_admission(
     directory: Path, weight_kg: float | None, by: str, clocks: Clocks = SYSTEM_CLOCKS
 ) -> int:
     """A new patient from outside a running monitor (``monitor patient new``, the demo)."""
-    return _write_outside(
-        directory, lambda conn: insert_admission(conn, clocks.utc(), weight_kg, by, None)
-    )
+
+    def write(conn: sqlite3.Connection) -> tuple[int, KeptAdmission | None]:
+        admission = insert_admission(conn, clocks.utc(), weight_kg, by, None)
+        return admission, latest_admission_row(conn)
+
+    admission, kept = _write_outside(directory, write)
+    _keep_admission_file(directory, kept)
+    return admission
 
 
 def set_admission_weight(
@@ -50,7 +58,7 @@ def set_admission_weight(
 ) -> tuple[int, float | None]:
     """Correct the current admission's weight (audited); returns it and the old weight."""
 
-    def write(conn: sqlite3.Connection) -> tuple[int, float | None]:
+    def write(conn: sqlite3.Connection) -> tuple[int, float | None, KeptAdmission | None]:
         row = conn.execute("SELECT id, weight_kg FROM admissions ORDER BY id DESC LIMIT 1")
         admission, old = row.fetchone() or (
             insert_admission(conn, clocks.utc(), None, by, None),
@@ -63,9 +71,21 @@ def set_admission_weight(
             (None, None, clocks.utc(), by, os_user(), "weight", f"admission {admission}",
              None if old is None else f"{old:g} kg", f"{weight_kg:g} kg"),
         )  # fmt: skip
-        return admission, old
+        return admission, old, latest_admission_row(conn)
 
-    return _write_outside(directory, write)
+    admission, old, kept = _write_outside(directory, write)
+    _keep_admission_file(directory, kept)
+    return admission, old
+
+
+def _keep_admission_file(directory: Path, kept: KeptAdmission | None) -> None:
+    """The log's latest admission, also in the admission file (a warning if it cannot be)."""
+    if kept is None:
+        return
+    try:
+        save_admission(directory, kept)
+    except OSError as exc:
+        log.warning("admission file not written in %s: %s", directory, exc)
 
 
 def record_audit_outside(

@@ -28,6 +28,16 @@ class LogError(Exception):
     """The log cannot be used at all; the message names the path and the reason."""
 
 
+class LogLocked(LogError):
+    """Another process holds the log's write lock: it may be free again soon."""
+
+
+def is_locked(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the write lock."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+
+
 @dataclass(frozen=True)
 class OpenedLog:
     path: Path
@@ -46,10 +56,27 @@ def configured_log_directory(config: Config) -> Path:
     return Path(configured).expanduser() if configured else default_log_directory()
 
 
-def connect(path: Path, *, synchronous: str, max_pages: int | None = None) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, the given durability."""
-    conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def connect(
+    path: Path,
+    *,
+    synchronous: str,
+    max_pages: int | None = None,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    check_same_thread: bool = True,
+) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, the given durability.
+
+    ``busy_timeout_ms`` is how long a write waits for another connection's
+    lock; ``check_same_thread=False`` for a connection opened on one thread
+    and handed to another (never used by two at once).
+    """
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        timeout=busy_timeout_ms / 1000,
+        check_same_thread=check_same_thread,
+    )
+    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         conn.close()
@@ -60,11 +87,12 @@ def connect(path: Path, *, synchronous: str, max_pages: int | None = None) -> sq
     return conn
 
 
-def open_log_database(directory: Path) -> OpenedLog:
+def open_log_database(directory: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> OpenedLog:
     """The log's path, ready at the current schema; bad files are moved aside first.
 
     Raises LogError when the directory cannot hold a log at all (not
-    creatable, read-only, not a directory).
+    creatable, read-only, not a directory), LogLocked when another process
+    holds the write lock for longer than ``busy_timeout_ms``.
     """
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -76,21 +104,28 @@ def open_log_database(directory: Path) -> OpenedLog:
     if problem is not None:
         notes.append(_move_aside(path, *problem))
     try:
-        conn = connect(path, synchronous="FULL")
+        conn = connect(path, synchronous="FULL", busy_timeout_ms=busy_timeout_ms)
     except sqlite3.Error as exc:
-        raise LogError(f"cannot open the log {path}: {exc}") from None
+        raise log_error(f"cannot open the log {path}", exc) from None
     try:
         before = schema_version(conn)
         applied = migrate(conn)
         conn.execute("BEGIN IMMEDIATE")  # proves the file is writable now, not at the first alarm
         conn.execute("ROLLBACK")
     except sqlite3.Error as exc:
-        raise LogError(f"cannot write the log {path}: {exc}") from None
+        raise log_error(f"cannot write the log {path}", exc) from None
     finally:
         conn.close()
     if applied and before > 0:
         notes.append(f"log {path}: schema migrated from version {before} to {applied[-1]}")
     return OpenedLog(path, tuple(notes))
+
+
+def log_error(what: str, exc: sqlite3.Error) -> LogError:
+    """``what`` failed: LogLocked when another process holds the lock, else LogError."""
+    if is_locked(exc):
+        return LogLocked(f"{what}: locked by another process ({exc})")
+    return LogError(f"{what}: {exc}")
 
 
 def _problem_with(path: Path) -> tuple[str, str] | None:
@@ -114,6 +149,8 @@ def _problem_with(path: Path) -> tuple[str, str] | None:
         version = schema_version(conn)
         tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     except sqlite3.Error as exc:
+        if is_locked(exc):  # held by another process, not damaged: never moved aside
+            raise log_error(f"cannot check the log {path}", exc) from None
         return "corrupt", f"cannot be read ({exc})"
     finally:
         conn.close()

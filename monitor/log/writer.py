@@ -4,8 +4,12 @@ Two write paths, because they have different promises:
 
 * **the record** (alarm transitions, detector states and episodes, audit,
   admissions, boots) is written on the caller's thread, on a connection with
-  ``synchronous=FULL``, and the call returns only once the commit is on the
-  disk: an alarm is in the log before any output shows it;
+  ``synchronous=FULL``: when the log takes the write within a short bound
+  (``RECORD_BUSY_MS`` for another process's lock, ``TURN_WAIT_S`` for this
+  process's writer thread), the call returns once the commit is on the disk,
+  so an alarm is in the log before any output shows it. When it does not,
+  the call returns False at once and the write is kept in memory
+  (``monitor.log.record``), to be written in order when the log returns;
 * **bulk data** (trend points, pump events, device events, beats) is queued
   to a writer thread that commits once per ``commit_interval_s``, also with
   FULL, so a power cut loses at most that much of it.
@@ -24,7 +28,6 @@ records without a running bedside.
 from __future__ import annotations
 
 import getpass
-import json
 import logging
 import queue
 import shutil
@@ -37,12 +40,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.clinical.alarm_types import jsonable
 from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.trends import TrendPoint
 from monitor.configuration.config import Config
+from monitor.log.admission_file import (
+    KeptAdmission,
+    latest_admission_row,
+    read_admission,
+    save_admission,
+)
+from monitor.log.record import RecordBacklog, Write, as_json, entries_write
 from monitor.log.schema import BULK_TABLES
-from monitor.log.store import LogError, OpenedLog, connect, open_log_database
+from monitor.log.store import LogError, OpenedLog, connect, is_locked, log_error, open_log_database
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +67,21 @@ TRIM_CHUNK = 200  # rows per step near the budget: a step stays well inside the 
 FULL_SHARE = 0.9
 TRIM_TO_SHARE = 0.85
 CLEAR_SHARE = 0.8
+# The disk reserve is log.disk_reserve_mb, but never more than this share of the
+# file system (with a floor): on a small disk a fixed reserve leaves the log no room.
+RESERVE_SHARE = 0.05
+RESERVE_FLOOR_MB = 1.0
+
+# How long a record write may wait, on the monitoring thread, for another process's
+# write lock, and for this process's writer thread to finish a transaction; past
+# that the write is kept in memory and retried, first after RETRY_FIRST_S, backing
+# off to RETRY_MAX_S (wall clock: this is the log's housekeeping, not a clinical timer).
+RECORD_BUSY_MS = 100
+TURN_WAIT_S = 0.25
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 5.0
+CLOSE_WAIT_S = 5.0  # at close, how long kept rows may still wait for the log
+BULK_CARRY_LIMIT = 100_000  # bulk rows kept across commits that found the log locked
 
 BEAT_COLUMNS = ("stream_s", "systolic_mmhg", "diastolic_mmhg", "map_mmhg", "pulse_rate_bpm")
 
@@ -135,8 +159,16 @@ class History:
     data_end_s: float  # where the last boot's data end
 
 
+DiskUsage = Callable[[Path], Any]  # shutil.disk_usage's shape: .total, .free in bytes
+
+
 class BedsideLog:
-    """The log of one bedside. Write methods are for the monitor's loop thread only."""
+    """The log of one bedside. Write methods are for the monitor's loop thread only.
+
+    It may be opened on another thread (a retry while monitoring goes on) and
+    then handed to the loop's: ``late_by_s`` says how long after this boot's
+    stream time 0 that happened, so the boot's clocks still mark its start.
+    """
 
     def __init__(
         self,
@@ -146,37 +178,96 @@ class BedsideLog:
         config_hash: str,
         clocks: Clocks = SYSTEM_CLOCKS,
         by: str = "monitor",
+        disk_usage: DiskUsage = shutil.disk_usage,
+        late_by_s: float = 0.0,
     ) -> None:
         self.settings = settings
         self.clocks = clocks
-        opened: OpenedLog = open_log_database(settings.directory)
+        self._disk_usage = disk_usage
+        opened: OpenedLog = open_log_database(settings.directory, RECORD_BUSY_MS)
         self.path = opened.path
         self._max_pages = max(64, int(settings.max_size_mb * 2**20 // PAGE_SIZE))
-        self._record = connect(self.path, synchronous="FULL", max_pages=self._max_pages)
+        self._record = connect(
+            self.path, synchronous="FULL", max_pages=self._max_pages,
+            busy_timeout_ms=RECORD_BUSY_MS, check_same_thread=False,
+        )  # fmt: skip
         # Checkpoints are the writer's job: an alarm's commit never waits on one.
         self._record.execute("PRAGMA wal_autocheckpoint = 0")
         self._problems: dict[str, str] = {}
         self._lock = threading.Lock()
+        # One transaction at a time in this process: the record waits (boundedly) for the
+        # writer thread's, so a lock the record meets is another process's.
+        self._turn = threading.RLock()
+        self._backlog = RecordBacklog(clocks.utc)
+        self._retry_at = 0.0
+        self._retry_every = RETRY_FIRST_S
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._bulk_synchronous = -1  # set by the writer thread once connected
         self._writer_ready = threading.Event()
-        self.boot = self._start_boot(software, config_hash, by, opened.notes)
+        try:
+            self._reserve, reserve_note = self._sized_reserve()
+            budget_note = self._budget_note(reserve_note)
+            self.boot = self._start_boot(
+                software, config_hash, by, opened.notes, budget_note, late_by_s
+            )
+        except (sqlite3.Error, OSError) as exc:
+            self._record.close()
+            if isinstance(exc, sqlite3.Error):
+                raise log_error(f"cannot start this boot in the log {self.path}", exc) from None
+            raise
         self._writer = threading.Thread(target=self._write_loop, name="log-writer", daemon=True)
         self._writer.start()
         self._writer_ready.wait(timeout=10.0)
 
+    # ------------------------------------------------------------ the budget
+    def _sized_reserve(self) -> tuple[int, str]:
+        """The disk reserve in bytes, and why: the configured one, capped on a small disk."""
+        configured_mb = self.settings.disk_reserve_mb
+        total = int(self._disk_usage(self.path.parent).total)
+        cap = max(int(RESERVE_FLOOR_MB * 2**20), int(RESERVE_SHARE * total))
+        if configured_mb * 2**20 <= cap:
+            return int(configured_mb * 2**20), f"log.disk_reserve_mb = {configured_mb:g} MB"
+        return cap, (
+            f"log.disk_reserve_mb = {configured_mb:g} MB is more than {RESERVE_SHARE:.0%} of this "
+            f"{_megabytes(total)} file system, so {_megabytes(cap)} instead "
+            f"(at most {RESERVE_SHARE:.0%} of the disk, at least {RESERVE_FLOOR_MB:g} MB)"
+        )
+
+    def _budget_note(self, reserve_note: str) -> str:
+        """The start note (and console line) saying what the log may use, and why."""
+        _, budget = self._page_budget(self._record)
+        limit = f"log.max_size_mb = {self.settings.max_size_mb:g} MB"
+        bound = limit if budget >= self._max_pages else f"the free disk space, below {limit}"
+        note = (
+            f"log budget {_megabytes(budget * PAGE_SIZE)} ({bound}); kept free on the disk: "
+            f"{_megabytes(self._reserve)} ({reserve_note})"
+        )
+        if self._reserve < self.settings.disk_reserve_mb * 2**20:
+            log.warning(note)
+        else:
+            log.info(note)
+        return note
+
     # ---------------------------------------------------------------- boot
-    def _start_boot(self, software: str, config_hash: str, by: str, notes: Sequence[str]) -> Boot:
+    def _start_boot(
+        self,
+        software: str,
+        config_hash: str,
+        by: str,
+        notes: Sequence[str],
+        budget_note: str,
+        late_by_s: float,
+    ) -> Boot:
         utc, boottime, kernel = (
-            self.clocks.utc(),
-            self.clocks.boottime(),
+            self.clocks.utc() - late_by_s,
+            self.clocks.boottime() - late_by_s,
             self.clocks.kernel_boot_id(),
         )
         conn = self._record
-        admission = conn.execute(
-            "SELECT id, weight_kg FROM admissions ORDER BY id DESC LIMIT 1"
-        ).fetchone()
+        in_log = latest_admission_row(conn)
+        kept, kept_problem = read_admission(self.settings.directory)
+        admission = None if in_log is None else (in_log.admission, in_log.weight_kg)
         previous = None
         if admission is not None:
             previous = conn.execute(
@@ -188,8 +279,24 @@ class BedsideLog:
         exact = False
         origin = 0.0
         all_notes = list(notes)
+        if kept_problem is not None:
+            log.warning(kept_problem)
+            all_notes.append(kept_problem)
+        if late_by_s > 0:
+            all_notes.append(
+                f"log opened {_duration(late_by_s)} after the monitor started: this boot did not "
+                "resume the detector from the log's history"
+            )
         with Transaction(conn):
-            if admission is None:
+            if admission is None and kept is not None:
+                admission = (seed_admission(conn, kept, utc), kept.weight_kg)
+                all_notes.append(
+                    f"admission {admission[0]} re-seeded from the admission file (admission "
+                    f"{kept.admission} of the log that wrote it, by {kept.by}, "
+                    + ("no weight" if kept.weight_kg is None else f"{kept.weight_kg:g} kg")
+                    + ")"
+                )
+            elif admission is None:
                 admission = (insert_admission(conn, utc, None, by, None), None)
                 all_notes.append(f"admission {admission[0]} started (no earlier admission)")
             if previous is not None:
@@ -226,6 +333,8 @@ class BedsideLog:
                 conn, boot_id, 0.0, utc, "monitor", "start", f"monitor started ({software})",
                 {"config_hash": config_hash, "kernel_boot_id": kernel},
             )  # fmt: skip
+            self._insert_event(conn, boot_id, 0.0, utc, "monitor", "start", budget_note, {})
+        self._keep_admission_file(latest_admission_row(conn))
         return Boot(
             boot_id, admission[0], admission[1], origin,
             None if previous is None else previous[0], gap_s, exact, tuple(all_notes),
@@ -262,7 +371,18 @@ class BedsideLog:
     def new_admission(self, weight_kg: float | None, by: str) -> int:
         """Start a new patient's admission: no later boot resumes history from before it."""
         with Transaction(self._record) as conn:
-            return insert_admission(conn, self.clocks.utc(), weight_kg, by, self.boot.id)
+            admission = insert_admission(conn, self.clocks.utc(), weight_kg, by, self.boot.id)
+        self._keep_admission_file(latest_admission_row(self._record))
+        return admission
+
+    def _keep_admission_file(self, admission: KeptAdmission | None) -> None:
+        """The admission file follows the log's latest admission (a good log wins)."""
+        if admission is None or read_admission(self.settings.directory)[0] == admission:
+            return
+        try:
+            save_admission(self.settings.directory, admission)
+        except OSError as exc:
+            log.warning("admission file not written beside the log %s: %s", self.path, exc)
 
     def latest_admission(self) -> int:
         """The newest admission in the log: another than this boot's means a new patient."""
@@ -278,34 +398,14 @@ class BedsideLog:
     def record_entries(self, entries: Iterable[TimelineEntry]) -> bool:
         """Commit alarm transitions, states and episodes durably; True once on disk.
 
-        Returns False (and reports the problem) when they could not be
-        written: the caller shows the alarms anyway.
+        False when the log could not take them within the bound: they are
+        kept in memory, in order, and written when it returns (``retry``);
+        the caller shows the alarms anyway, at once.
         """
         rows = list(entries)
         if not rows:
             return True
-        utc = self.clocks.utc()
-        boot = self.boot.id
-
-        def write(conn: sqlite3.Connection) -> None:
-            for e in rows:
-                evidence = _json(e.evidence)
-                if e.alarm is not None:
-                    conn.execute(
-                        "INSERT INTO alarms (boot, stream_s, utc, name, priority, transition, "
-                        "map_mmhg, nee, message, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (boot, e.t_s, utc, e.name, e.priority, e.kind, e.map_mmhg, e.nee,
-                         e.message, evidence),
-                    )  # fmt: skip
-                else:
-                    conn.execute(
-                        "INSERT INTO states (boot, stream_s, utc, kind, name, map_mmhg, nee, "
-                        "message, evidence) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (boot, e.t_s, utc, e.kind, e.name, e.map_mmhg, e.nee, e.message,
-                         evidence),
-                    )  # fmt: skip
-
-        return self._durably("record", write)
+        return self._durably(rows[0].t_s, len(rows), entries_write(rows, self.clocks.utc()))
 
     def record_audit(
         self,
@@ -318,17 +418,63 @@ class BedsideLog:
         file: str | None = None,
         file_hash: str | None = None,
     ) -> bool:
-        """One audited change (who, what, from, to), committed before the call returns."""
-        utc, boot = self.clocks.utc(), self.boot.id
+        """One audited change (who, what, from, to), committed (or kept) like an alarm."""
+        utc = self.clocks.utc()
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: sqlite3.Connection, boot: int) -> None:
             conn.execute(
                 "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new, file, "
                 "file_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (boot, stream_s, utc, by, os_user(), action, key, old, new, file, file_hash),
             )
 
-        return self._durably("record", write)
+        return self._durably(stream_s or 0.0, 1, write)
+
+    def adopt(self, backlog: RecordBacklog, stream_s: float) -> bool:
+        """What the bedside kept before this log opened: written first, then the rest."""
+        if backlog.outage is None:
+            return True
+        assert self._backlog.outage is None, "adopt() comes before any record write"
+        self._backlog = backlog
+        return self.retry(stream_s, force=True)
+
+    def retry(self, stream_s: float, *, force: bool = False) -> bool:
+        """Write what the record kept while the log was unavailable, once it is time to try.
+
+        True when nothing is kept (any more). The kept writes go in their
+        original order, with their own stream time and UTC, in one
+        transaction with the event that says how long the log was
+        unavailable. Cheap when nothing is kept: the loop calls it often.
+        """
+        backlog = self._backlog
+        if backlog.outage is None:
+            return True
+        now = time.monotonic()
+        if not force and now < self._retry_at:
+            return False
+        until_utc = self.clocks.utc()
+        message, detail = backlog.ended(until_utc, stream_s)
+        boot = self.boot.id
+
+        def write(conn: sqlite3.Connection) -> None:
+            for kept in backlog.writes():
+                kept(conn, boot)
+            self._insert_event(
+                conn, boot, stream_s, until_utc, "monitor", "log_unavailable", message, detail
+            )
+
+        failure = self._commit_record(write)
+        if failure is None:
+            log.warning("log: %s", message)
+            backlog.clear()
+            self._retry_every = RETRY_FIRST_S
+            self._report("record", None)
+            return True
+        backlog.unavailable(failure, stream_s)
+        self._retry_at = now + self._retry_every
+        self._retry_every = min(RETRY_MAX_S, 2 * self._retry_every)
+        self._report("record", backlog.describe())
+        return False
 
     # ------------------------------------------------------------- bulk data
     def add_trend(self, point: TrendPoint) -> None:
@@ -363,7 +509,7 @@ class BedsideLog:
     ) -> None:
         self._put(
             "events",
-            (self.boot.id, t_s, self.clocks.utc(), source, kind, message, _json(detail)),
+            (self.boot.id, t_s, self.clocks.utc(), source, kind, message, as_json(detail)),
         )
 
     def add_beats(self, fs: float, beats: Any) -> None:
@@ -393,6 +539,14 @@ class BedsideLog:
         self._writer.join(timeout=30.0)
         if self._writer.is_alive():
             log.warning("log writer did not finish within 30 s; queued rows may be lost")
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while not self.retry(stream_s, force=True) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if self._backlog.outage is not None:
+            log.warning(
+                "log: %d alarm and state entries were never written: %s",
+                self._backlog.kept, self._backlog.outage.reason,
+            )  # fmt: skip
         utc = self.clocks.utc()
 
         def write(conn: sqlite3.Connection) -> None:
@@ -404,7 +558,9 @@ class BedsideLog:
                 (utc, reason, self.boot.id),
             )
 
-        self._durably("record", write)
+        failure = self._commit_record(write)
+        if failure is not None:
+            log.warning("log: the end of this boot was not recorded: %s", failure)
         try:
             self._record.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
@@ -424,25 +580,43 @@ class BedsideLog:
                 self._problems[kind] = message
                 log.warning("log: %s", message)
 
-    def _durably(self, kind: str, write: Callable[[sqlite3.Connection], None]) -> bool:
-        """Commit ``write`` on the record's connection (FULL); a failure is reported."""
-        return self._commit(
-            self._record, write, kind,
-            lambda exc: f"alarms and states not recorded: {exc} ({self.path})",
-        )  # fmt: skip
+    def _durably(self, stream_s: float, count: int, write: Write) -> bool:
+        """Commit ``write`` on the record's connection (FULL) within the bound, else keep it.
+
+        Never ahead of what is already kept: while anything is, a new write
+        joins the end of the backlog, and goes in with it.
+        """
+        outage = self._backlog.outage
+        if outage is not None:
+            self._backlog.keep(stream_s, count, write, outage.reason)
+            return self.retry(stream_s)
+        failure = self._commit_record(lambda conn: write(conn, self.boot.id))
+        if failure is None:
+            return True
+        self._backlog.keep(stream_s, count, write, failure)
+        self._retry_at = time.monotonic() + RETRY_FIRST_S
+        self._retry_every = 2 * RETRY_FIRST_S
+        self._report("record", self._backlog.describe())
+        return False
+
+    def _commit_record(self, write: Callable[[sqlite3.Connection], None]) -> str | None:
+        """One record transaction, waiting at most the bound; None, or why it failed."""
+        if not self._turn.acquire(timeout=TURN_WAIT_S):
+            return f"log busy: its writer thread held it over {TURN_WAIT_S:g} s ({self.path})"
+        try:
+            exc = self._commit(self._record, write)
+        finally:
+            self._turn.release()
+        if exc is None:
+            return None
+        if is_locked(exc):
+            return f"log locked by another process ({self.path})"
+        return f"log write failed: {exc} ({self.path})"
 
     def _commit(
-        self,
-        conn: sqlite3.Connection,
-        write: Callable[[sqlite3.Connection], None],
-        kind: str,
-        loss: Callable[[sqlite3.Error], str],
-    ) -> bool:
-        """Run ``write`` in one transaction; on a full disk, make room and try once more.
-
-        A failure is reported under ``kind`` with the message ``loss(exc)``;
-        a success ends that report.
-        """
+        self, conn: sqlite3.Connection, write: Callable[[sqlite3.Connection], None]
+    ) -> sqlite3.Error | None:
+        """Run ``write`` in one transaction; on a full disk, make room and try once more."""
         for attempt in (1, 2):
             try:
                 with Transaction(conn):
@@ -452,17 +626,15 @@ class BedsideLog:
                     self._report_full()
                     self._make_room(conn)
                     continue
-                self._report(kind, loss(exc))
-                return False
-            self._report(kind, None)
-            return True
-        return False  # pragma: no cover - the second attempt always returns
+                return exc
+            return None
+        return None  # pragma: no cover - the second attempt always returns
 
     def _make_room(self, conn: sqlite3.Connection, rows: int = PRUNE_CHUNK) -> int:
         """Delete ``rows`` of the oldest bulk rows, from the first table that has any."""
         for table in BULK_TABLES:
             try:
-                with Transaction(conn):
+                with self._turn, Transaction(conn):
                     deleted = conn.execute(
                         f"DELETE FROM {table} WHERE rowid IN "
                         f"(SELECT rowid FROM {table} ORDER BY rowid LIMIT ?)",
@@ -486,7 +658,7 @@ class BedsideLog:
         """Pages in use, and pages the log may use: its size limit or what the disk spares."""
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         free_pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
-        spare = shutil.disk_usage(self.path.parent).free - self.settings.disk_reserve_mb * 2**20
+        spare = self._disk_usage(self.path.parent).free - self._reserve
         budget = min(self._max_pages, pages + max(0, int(spare)) // PAGE_SIZE)
         return pages - free_pages, budget
 
@@ -506,7 +678,15 @@ class BedsideLog:
 
     def _write_loop(self) -> None:
         try:
-            conn = connect(self.path, synchronous="FULL", max_pages=self._max_pages)
+            conn = connect(
+                self.path, synchronous="FULL", max_pages=self._max_pages,
+                busy_timeout_ms=RECORD_BUSY_MS,
+            )  # fmt: skip
+            # The WAL lives in the reserve: checkpoint (and shrink it) well before it fills
+            # that, which on a small disk is long before SQLite's default of 1000 pages.
+            wal_pages = max(16, min(1000, self._reserve // PAGE_SIZE // 4))
+            conn.execute(f"PRAGMA wal_autocheckpoint = {wal_pages}")
+            conn.execute(f"PRAGMA journal_size_limit = {self._reserve // 2}")
         except (sqlite3.Error, LogError) as exc:
             self._report("bulk", f"trends not recorded: cannot open {self.path}: {exc}")
             self._writer_ready.set()
@@ -515,14 +695,21 @@ class BedsideLog:
         self._writer_ready.set()
         next_prune = time.monotonic()
         stopping = False
+        carried: dict[str, list[tuple]] = {}  # rows that found the log locked, kept for later
         while not stopping:
             if time.monotonic() >= next_prune:  # at start, then every few minutes
                 self._prune(conn)
                 next_prune = time.monotonic() + PRUNE_EVERY_S
             batch, stopping = self._collect()
-            if batch:
-                self._write_batch(conn, batch)
+            for table, rows in batch.items():
+                carried.setdefault(table, []).extend(rows)
+            if carried:
+                carried = self._write_batch(conn, carried)
             self._keep_headroom(conn)
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while carried and time.monotonic() < deadline:
+            time.sleep(0.2)
+            carried = self._write_batch(conn, carried)
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
@@ -542,16 +729,29 @@ class BedsideLog:
                 return batch, True
             batch.setdefault(item[0], []).append(item[1])
 
-    def _write_batch(self, conn: sqlite3.Connection, batch: dict[str, list[tuple]]) -> None:
+    def _write_batch(
+        self, conn: sqlite3.Connection, batch: dict[str, list[tuple]]
+    ) -> dict[str, list[tuple]]:
+        """Commit ``batch``; what is returned waits for the next try (the log was locked)."""
+
         def write(conn: sqlite3.Connection) -> None:
             for table, rows in batch.items():
                 marks = ",".join("?" * len(rows[0]))
                 conn.executemany(f"INSERT INTO {table} ({_COLUMNS[table]}) VALUES ({marks})", rows)
 
-        lost = sum(len(rows) for rows in batch.values())
-        self._commit(
-            conn, write, "bulk", lambda exc: f"{lost} trend and event rows not recorded: {exc}"
-        )
+        count = sum(len(rows) for rows in batch.values())
+        with self._turn:
+            exc = self._commit(conn, write)
+        if exc is None:
+            self._report("bulk", None)
+            return {}
+        if is_locked(exc) and count <= BULK_CARRY_LIMIT:
+            self._report(
+                "bulk", f"{count} trend and event rows waiting: log locked by another process"
+            )
+            return batch
+        self._report("bulk", f"{count} trend and event rows not recorded: {exc}")
+        return {}
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         """Delete bulk rows older than the retention time, a chunk per transaction."""
@@ -559,7 +759,7 @@ class BedsideLog:
         for table in BULK_TABLES:
             while True:
                 try:
-                    with Transaction(conn):
+                    with self._turn, Transaction(conn):
                         n = conn.execute(
                             f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} "
                             "WHERE utc < ? LIMIT ?)",
@@ -585,7 +785,7 @@ class BedsideLog:
         conn.execute(
             "INSERT INTO events (boot, stream_s, utc, source, kind, message, detail) "
             "VALUES (?,?,?,?,?,?,?)",
-            (boot, t_s, utc, source, kind, message, _json(detail)),
+            (boot, t_s, utc, source, kind, message, as_json(detail)),
         )
 
 
@@ -635,15 +835,28 @@ def insert_admission(
     return admission
 
 
+def seed_admission(conn: sqlite3.Connection, kept: KeptAdmission, utc: float) -> int:
+    """A new log's admission, from the admission file: the patient and weight carry over."""
+    admission = conn.execute(
+        "INSERT INTO admissions (utc, weight_kg, by, os_user) VALUES (?,?,?,?)",
+        (kept.utc, kept.weight_kg, kept.by, kept.os_user),
+    ).lastrowid
+    assert admission is not None
+    conn.execute(
+        "INSERT INTO audit (boot, stream_s, utc, by, os_user, action, key, old, new) "
+        "VALUES (?,?,?,?,?,?,?,?,?)",
+        (None, None, utc, "monitor", os_user(), "admission re-seeded", "patient",
+         f"admission {kept.admission} (admission file)",
+         f"admission {admission}" + ("" if kept.weight_kg is None else f", {kept.weight_kg:g} kg")),
+    )  # fmt: skip
+    return admission
+
+
 def _is_full(exc: sqlite3.Error) -> bool:
     """SQLITE_FULL: the disk, or the size limit (max_page_count), has no room."""
     if not isinstance(exc, sqlite3.OperationalError):
         return False
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(jsonable(value), allow_nan=False, separators=(",", ":"))
 
 
 def os_user() -> str:
@@ -652,6 +865,10 @@ def os_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _megabytes(size: float) -> str:
+    return f"{size / 2**20:.1f} MB"
 
 
 def _duration(seconds: float) -> str:
