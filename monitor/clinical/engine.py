@@ -119,6 +119,7 @@ class ClinicalEngine:
         self._no_pulse_since: float | None = None  # the core's no-pulse stretch, not zeroing
         self._lost_ports: set[str] = set()
         self._silent_pumps: set[str] = set()
+        self._pump_ports: dict[str, str] = {}  # pump id -> the port role it reports on
         self._transducer_role = "transducer"
         self._decode_errors: deque[tuple[float, int]] = deque()
         # (stream time, message) of recent incidents, by alarm name
@@ -193,6 +194,7 @@ class ClinicalEngine:
             self.nee.port_heard(role)  # no longer awaited either
         for pump in pumps_gone:
             self._silent_pumps.discard(pump)
+            self._pump_ports.pop(pump, None)
             self.nee.forget_pump(pump)
         for role in awaited:
             self.nee.await_port(role)
@@ -237,9 +239,11 @@ class ClinicalEngine:
         elif kind is DeviceEventKind.COMM_RESTORED:
             self._lost_ports.discard(role)
         elif kind is DeviceEventKind.PUMP_SILENT:
+            self._pump_ports[event.detail["pump"]] = role
             self._silent_pumps.add(event.detail["pump"])
             self.nee.pump_silent(event.detail["pump"])
         elif kind is DeviceEventKind.PUMP_HEARD:
+            self._pump_ports[event.detail["pump"]] = role
             self._silent_pumps.discard(event.detail["pump"])
             self.nee.pump_heard(event.detail["pump"])
         elif kind is DeviceEventKind.TRANSDUCER_STATUS:
@@ -254,6 +258,28 @@ class ClinicalEngine:
         elif kind is DeviceEventKind.INPUT_OVERFLOW:
             self._incidents["input_overflow"].append((self.now_s, event.message))
         return out + self._evaluate()
+
+    def _lost_pumps(self) -> list[tuple[str, list[str]]]:
+        """Each pump port not heard from and its pumps, named one way however it was lost.
+
+        ``pump1 (P1)`` whether the port went silent or only its pump did, so
+        an alarm is raised and cleared under the same name.
+
+        A lost port counts every pump known on it; a port still delivering
+        counts only its pumps that went quiet.
+        """
+        lost = []
+        ports = (self._lost_ports - {self._transducer_role}) | {
+            self._pump_ports[p] for p in self._silent_pumps if p in self._pump_ports
+        }
+        for role in sorted(ports):
+            pumps = sorted(
+                p
+                for p, r in self._pump_ports.items()
+                if r == role and (role in self._lost_ports or p in self._silent_pumps)
+            )
+            lost.append((f"{role} ({', '.join(pumps)})" if pumps else role, pumps))
+        return lost
 
     def set_transducer_role(self, role: str) -> None:
         self._transducer_role = role
@@ -419,13 +445,13 @@ class ClinicalEngine:
                 f"{100 * est.artifact_coverage:.0f}% of the last {d.map_window_s:.0f} s; "
                 "MAP not decided on",
             )
-        lost_pumps = sorted(self._silent_pumps | (self._lost_ports - {self._transducer_role}))
-        if lost_pumps:
+        lost = self._lost_pumps()
+        if lost:
             hold(
                 "pump_comm_lost",
-                f"No report from {', '.join(lost_pumps)}: NEE unknown "
+                f"No report from {', '.join(name for name, _ in lost)}: NEE unknown "
                 f"(last known {self._last_known_nee_text()})",
-                {"pumps": lost_pumps},
+                {"pumps": [pump for _, pumps in lost for pump in pumps]},
             )
         for name, state in (
             ("unknown_drug", ChannelState.UNKNOWN_DRUG),
