@@ -397,13 +397,16 @@ class AlarmTimer:
 
         return timed
 
-    def bulk(self, method: Callable[..., None]) -> Callable[..., None]:
-        """For the log writer's batch commits: to tell a slow alarm commit that waited on one."""
+    def bulk(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """For the log writer's batch commits: to tell a slow alarm commit that waited on one.
 
-        def timed(*args: Any) -> None:
+        What the commit returns (the rows still waiting) is passed on unchanged.
+        """
+
+        def timed(*args: Any) -> Any:
             began = time.monotonic()
             try:
-                method(*args)
+                return method(*args)
             finally:
                 self.bulk_commits.append((began, time.monotonic()))
 
