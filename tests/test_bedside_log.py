@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from log_rows import rows
 
 from monitor.clinical.alarm_types import AlarmTransition, Category, Priority, Transition
 from monitor.clinical.engine import TimelineEntry
@@ -78,14 +79,6 @@ def alarm_entry(t_s: float, name: str = "hypotension", message: str = "MAP 58") 
 
 def point(t_s: float, map_mmhg: float | None = 70.0, nee: float | None = 0.1) -> TrendPoint:
     return TrendPoint(t_s, map_mmhg, 100.0, 50.0, 80.0, 0.9, 0.0, nee, False, "normotensive")
-
-
-def rows(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 # ------------------------------------------------------------------- a new log

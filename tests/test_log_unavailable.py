@@ -19,6 +19,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from log_rows import rows
 
 from devices.simulation.scenario_file import load_scenario
 from devices.simulation.simulator import ScenarioPlayer, play
@@ -42,14 +43,6 @@ CONFIG = default_config()
 SETTINGS = ClinicalSettings.from_config(CONFIG)
 DRUGS = load_drug_table()
 SCENARIO = load_scenario("loss-of-pulse")
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def hold_write_lock(path: Path) -> sqlite3.Connection:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from log_rows import rows
 from mqtt_broker import TestBroker, free_port
 from tmux_pane import TmuxPane
 
@@ -443,14 +444,6 @@ def recorded(db: Path, table: str) -> int:
         return count(db, table) if db.exists() else 0
     except sqlite3.OperationalError:
         return 0
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 @live_monitor

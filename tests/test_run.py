@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from log_rows import rows
 
 from devices.simulation.scenario_file import load_scenario
 from monitor import core
@@ -38,14 +39,6 @@ def monitor(*args: object, timeout: float = 120) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "monitor", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, cwd=RUN_DIR,
     )  # fmt: skip
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def stream_seconds(text: str) -> float:
