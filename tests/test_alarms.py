@@ -3,7 +3,8 @@
 Each test drives an ``AlarmManager`` with a few alarm specs through stream
 time and states one behaviour: condition delay, latching, acknowledge,
 audio pause and its break-through, escalation, information signals, the
-order of the annunciation and the category of technical alarms.
+order of the annunciation, the category of technical alarms, and what
+becomes of a standing alarm across a restart.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 from monitor.clinical.alarm_types import (
     AlarmTransition,
     Annunciation,
+    CarriedAlarm,
     Category,
     Priority,
     Transition,
@@ -427,3 +429,95 @@ def test_a_reload_never_lowers_the_priority_of_an_alarm_already_shown() -> None:
     m.update(T0 + 3.0, {"pump_lost": ON})
     (again,) = m.annunciation(T0 + 3.0).alarms
     assert again.priority is Priority.LOW  # the new priority from its next raise
+
+
+# ------------------------------------------------------------ across a restart
+WINDOW_S = 70.0
+
+
+def carried(name: str, priority: Priority, condition_active: bool = True) -> CarriedAlarm:
+    return CarriedAlarm(f"boot1-{name}", name, priority, "earlier", 1.7e9, condition_active)
+
+
+def test_a_carried_alarm_whose_condition_holds_again_is_resumed_as_the_same_alarm():
+    alarms = manager()
+    assert alarms.carry(T0, [carried("hypotension", Priority.HIGH)], WINDOW_S) == []
+    assert alarms.annunciation(T0).alarms == ()  # not shown until its condition is found again
+
+    (resumed,) = update(alarms, T0 + 40.0, "hypotension")  # no new delay
+
+    assert resumed.transition is Transition.RESUMED
+    assert resumed.alarm_id == "boot1-hypotension"
+    assert resumed.priority is Priority.HIGH  # escalated before the restart: never quietened
+    assert resumed.evidence["raised_utc"] == 1.7e9
+    assert alarms.annunciation(T0 + 40.0).audible is Priority.HIGH  # annunciated again
+    (cleared,) = update(alarms, T0 + 100.0)
+    assert (cleared.transition, cleared.alarm_id) == (Transition.CLEARED, "boot1-hypotension")
+
+
+def test_a_carried_alarm_not_found_again_in_its_window_is_cleared_under_its_own_id():
+    alarms = manager()
+    alarms.carry(T0, [carried("pump_lost", Priority.MEDIUM)], WINDOW_S)
+    assert alarms.next_deadline() == T0 + WINDOW_S
+    assert update(alarms, T0 + WINDOW_S - 1.0) == []
+
+    (cleared,) = update(alarms, T0 + WINDOW_S)
+
+    assert (cleared.name, cleared.transition) == ("pump_lost", Transition.CLEARED)
+    assert cleared.alarm_id == "boot1-pump_lost"
+    assert "not found again" in cleared.message
+    assert alarms.annunciation(T0 + WINDOW_S).alarms == ()
+    # After the window the condition raises a new alarm, after its delay, with a new id.
+    (raised,) = update(alarms, T0 + WINDOW_S + 1.0, "pump_lost")
+    assert raised.transition is Transition.RAISED and raised.alarm_id != cleared.alarm_id
+
+
+def test_a_latched_alarm_is_resumed_at_once_and_stays_until_acknowledged():
+    alarms = manager()
+
+    (resumed,) = alarms.carry(
+        T0, [carried("refractory", Priority.HIGH, condition_active=False)], WINDOW_S
+    )
+
+    assert resumed.transition is Transition.RESUMED
+    assert resumed.evidence["condition_active"] is False
+    (shown,) = alarms.annunciation(T0).alarms
+    assert shown.name == "refractory" and not shown.condition_active
+    assert update(alarms, T0 + WINDOW_S + 5.0) == []  # the latch holds past the window
+    assert kinds(alarms.acknowledge(T0 + 80.0)) == [
+        ("refractory", Transition.ACKNOWLEDGED), ("refractory", Transition.CLEARED),
+    ]  # fmt: skip
+
+
+def test_a_latching_alarm_not_found_again_is_resumed_latched_at_the_window_end():
+    alarms = manager()
+    alarms.carry(T0, [carried("refractory", Priority.HIGH)], WINDOW_S)
+
+    (resumed,) = update(alarms, T0 + WINDOW_S)
+
+    assert resumed.transition is Transition.RESUMED and resumed.alarm_id == "boot1-refractory"
+    (shown,) = alarms.annunciation(T0 + WINDOW_S).alarms
+    assert not shown.condition_active
+    assert alarms.annunciation(T0 + WINDOW_S).audible is Priority.HIGH
+
+
+def test_a_carried_alarm_already_raised_in_this_run_is_cleared_in_favour_of_it():
+    alarms = raised_at(manager(), T0, "pump_lost")
+    (own,) = alarms.annunciation(T0).alarms
+
+    (cleared,) = alarms.carry(T0 + 1.0, [carried("pump_lost", Priority.MEDIUM)], WINDOW_S)
+
+    assert (cleared.transition, cleared.alarm_id) == (Transition.CLEARED, "boot1-pump_lost")
+    assert [a.name for a in alarms.annunciation(T0 + 1.0).alarms] == [own.name]
+    assert update(alarms, T0 + 2.0, "pump_lost") == []  # this run's alarm goes on
+
+
+def test_every_raise_has_an_id_of_its_own_and_keeps_it_until_cleared():
+    alarms = manager()
+    alarms.id_prefix = "run-"
+    (first,) = update(alarms, T0, "refractory")
+    (acknowledged,) = alarms.acknowledge(T0 + 1.0)
+    (cleared,) = update(alarms, T0 + 2.0)
+    (second,) = update(alarms, T0 + 3.0, "refractory")
+    assert first.alarm_id == acknowledged.alarm_id == cleared.alarm_id == "run-1"
+    assert second.alarm_id == "run-2"

@@ -174,6 +174,12 @@ def test_alarm_transitions_arrive_as_pcd04_reports_in_log_order(log_dir):
         assert field(report, "PV1", 3) == "icu^^bed07"
     ids = [field(m, "MSH", 10) for m in engine.received]
     assert len(ids) == len(set(ids))
+    # OBR-3 is the alarm's identity: the same on every report from its start to its end.
+    by_alarm: dict[str, set[str]] = {}
+    for report, row in zip(reports, alarms, strict=True):
+        by_alarm.setdefault(row.detail["alarm_id"], set()).add(field(report, "OBR", 3))
+    assert all(len(fillers) == 1 for fillers in by_alarm.values())
+    assert len({f for fillers in by_alarm.values() for f in fillers}) == len(by_alarm)
 
 
 def test_observations_go_once_per_interval_with_11073_codes_and_units(log_dir):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from monitor.log.reader import LogRow
+from monitor.log.reader import LogRow, iso_utc
 from monitor.network import bed_messages
 from monitor.network.bed_messages import ActiveAlarms, BedIdentity
 from monitor.network.central_board import Board
@@ -30,8 +30,19 @@ def trend(rowid: int, map_mmhg: float | None = 63.24, nee: float | None = 0.31) 
     return LogRow(UTC + rowid, 1, 10.0 * rowid, "trend", "hypotensive", "", "", detail, rowid)
 
 
-def alarm(rowid: int, name: str, transition: str, priority: str = "medium", boot: int = 1):
-    detail = {"transition": transition, "map_mmhg": 60.0, "nee": 0.3, "evidence": {}}
+def alarm(
+    rowid: int,
+    name: str,
+    transition: str,
+    priority: str = "medium",
+    boot: int = 1,
+    alarm_id: str | None = None,
+    evidence: dict | None = None,
+):
+    detail = {
+        "transition": transition, "map_mmhg": 60.0, "nee": 0.3, "evidence": evidence or {},
+        "alarm_id": alarm_id,
+    }  # fmt: skip
     return LogRow(UTC + rowid, boot, float(rowid), "alarm", name, priority, "why", detail, rowid)
 
 
@@ -83,11 +94,32 @@ def test_the_standing_alarms_follow_the_transitions_most_urgent_first():
     assert standing[1]["acknowledged"] is True
 
 
-def test_a_restarted_monitor_starts_with_no_standing_alarms():
+def test_an_alarm_from_a_log_before_alarm_ids_goes_at_a_restart():
     active = ActiveAlarms()
     active.apply(alarm(1, "hypotension", "raised"))
     active.apply(alarm(2, "pump_comm_lost", "raised", boot=2))
     assert list(active.standing) == ["pump_comm_lost"]
+
+
+def test_an_alarm_resumed_after_a_restart_stands_as_the_same_alarm_since_its_raise():
+    active = ActiveAlarms()
+    active.apply(alarm(1, "refractory_hypotension", "raised", "high", alarm_id="a-1"))
+    active.apply(alarm(2, "hypotension", "raised", alarm_id="a-2"))
+    active.new_boot(2)  # the restart: both still stand, awaiting the new boot's verdict
+    assert [a.alarm_id for a in active.standing.values()] == ["a-1", "a-2"]
+
+    active.apply(alarm(3, "refractory_hypotension", "resumed", "high", boot=2, alarm_id="a-1",
+                       evidence={"raised_utc": UTC + 1, "condition_active": True}))  # fmt: skip
+    active.apply(alarm(4, "hypotension", "cleared", boot=2, alarm_id="a-2"))
+
+    (standing,) = active.message(BED, "x", UTC + 5).payload["active"]
+    assert standing["alarm_id"] == "a-1" and standing["alarm"] == "refractory_hypotension"
+    assert standing["since"] == iso_utc(UTC + 1)  # the first raise, not the resume
+
+
+def test_an_alarm_event_names_its_alarm():
+    event = bed_messages.alarm_event(BED, alarm(7, "hypotension", "resumed", alarm_id="a-9"))
+    assert event.payload["alarm_id"] == "a-9" and event.payload["transition"] == "resumed"
 
 
 def test_the_board_builds_a_tile_per_bed_from_retained_messages():

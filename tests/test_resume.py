@@ -1,8 +1,10 @@
-"""A restart resumes from the log: an episode keeps its true start, a gap stays a gap.
+"""A restart resumes from the log: an episode keeps its true start, a gap stays a gap,
+and a standing alarm goes on as the same alarm.
 
 The refractory scenario's episode opens at 5400 s and is confirmed at 7200 s.
-Each test stops a monitor at 6000 s, in the middle of the pending episode,
-and starts another on the same log.
+The episode tests stop a monitor at 6000 s, in the middle of the pending
+episode, and start another on the same log; the alarm tests stop one at
+7400 s, with the refractory and hypotension alarms standing.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from log_rows import rows
 
 from devices.simulation.scenario_file import load_scenario
 from monitor.analysis.virtual_bench import ScenarioClock, run_scenario
-from monitor.clinical.engine import TimelineEntry
+from monitor.clinical.engine import RESUME_MARGIN_S, TimelineEntry
 from monitor.clinical.refractory import RefractoryDetector
 from monitor.clinical.settings import ClinicalSettings
 from monitor.clinical.trends import TrendPoint, TrendSampler, replay
 from monitor.configuration.config import default_config
 from monitor.configuration.drug_table import load_drug_table
+from monitor.log.store import DATABASE_NAME
 from monitor.log.writer import BedsideLog, LogSettings
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
@@ -36,14 +40,14 @@ def confirmed(timeline: list[TimelineEntry]) -> TimelineEntry:
     return next(e for e in timeline if e.kind == "episode" and e.name == "confirmed")
 
 
-def bedside_run(directory: Path, start_s: float, until_s: float, **kwargs):
-    """One monitor process: open the log, run from ``start_s``, close the log."""
+def bedside_run(directory: Path, start_s: float, until_s: float, scenario=SCENARIO, **kwargs):
+    """One monitor process: open the log, run ``scenario`` from ``start_s``, close the log."""
     clock = ScenarioClock(start_s)
     log = BedsideLog(
         LogSettings.from_config(CONFIG, directory),
         software="test", config_hash="x", clocks=clock.log_clocks(**kwargs),
     )  # fmt: skip
-    run = run_scenario(SCENARIO, SETTINGS, DRUGS, clock=clock, log=log, until_s=until_s)
+    run = run_scenario(scenario, SETTINGS, DRUGS, clock=clock, log=log, until_s=until_s)
     log.close()
     return log.boot, run
 
@@ -102,6 +106,83 @@ def test_a_new_patient_is_not_resumed(log_dir):
     assert boot.resumed_from is None and boot.origin_s == 0.0
     opened = [e for e in run.timeline if e.kind == "episode" and e.name == "opened"]
     assert opened and opened[0].t_s >= 0.0  # a fresh start, not the last patient's episode
+
+
+# ------------------------------------------------------------ standing alarms
+ALARMS_STANDING_S = 7400.0
+
+
+@pytest.fixture(scope="module")
+def alarms_standing(tmp_path_factory) -> Path:
+    """The log of a monitor stopped with the refractory and hypotension alarms standing."""
+    directory = tmp_path_factory.mktemp("alarms-standing")
+    bedside_run(directory, 0.0, ALARMS_STANDING_S)
+    return directory
+
+
+def alarm_rows(directory: Path) -> list[tuple]:
+    return rows(
+        directory / DATABASE_NAME,
+        "SELECT boot, name, transition, alarm_id FROM alarms WHERE name IN "
+        "('refractory_hypotension', 'hypotension') ORDER BY id",
+    )
+
+
+def test_a_standing_alarm_goes_on_after_every_restart_as_the_same_alarm(alarms_standing, tmp_path):
+    for f in alarms_standing.iterdir():
+        shutil.copy2(f, tmp_path / f.name)
+    runs = [
+        bedside_run(tmp_path, start_s, start_s + 100.0)[1]
+        for start_s in (ALARMS_STANDING_S, ALARMS_STANDING_S + 100.0, ALARMS_STANDING_S + 200.0)
+    ]
+
+    rows = alarm_rows(tmp_path)
+    raised = {name: alarm_id for _, name, transition, alarm_id in rows if transition == "raised"}
+    assert set(raised) == {"refractory_hypotension", "hypotension"}  # once each, before
+    assert all(boot == 1 for boot, _, transition, _ in rows if transition == "raised")
+    for boot in (2, 3, 4):
+        resumed = {name: alarm_id for b, name, transition, alarm_id in rows
+                   if b == boot and transition == "resumed"}  # fmt: skip
+        assert resumed == raised  # the same alarms, by identity
+    for run in runs:
+        assert not [e for e in run.timeline if e.kind == "raised" and e.name in raised]
+        refractory = next(e for e in run.timeline if e.name == "refractory_hypotension")
+        assert (refractory.kind, refractory.t_s) == ("resumed", 0.0)  # its episode resumed
+
+
+def test_an_alarm_carried_into_a_boot_that_stopped_before_finding_it_is_carried_again(
+    alarms_standing, tmp_path
+):
+    for f in alarms_standing.iterdir():
+        shutil.copy2(f, tmp_path / f.name)
+    short = bedside_run(tmp_path, ALARMS_STANDING_S, ALARMS_STANDING_S + 10.0)[1]
+    assert not [e for e in short.timeline if e.name == "hypotension"]  # its MAP not judged yet
+
+    later = bedside_run(tmp_path, ALARMS_STANDING_S + 10.0, ALARMS_STANDING_S + 110.0)[1]
+
+    (hypotension,) = [e for e in later.timeline if e.name == "hypotension"]
+    first_raise = next(r for r in alarm_rows(tmp_path) if r[1] == "hypotension")
+    assert hypotension.kind == "resumed" and hypotension.alarm.alarm_id == first_raise[3]
+
+
+def test_a_standing_alarm_whose_cause_is_gone_after_the_restart_is_cleared_not_left_standing(
+    alarms_standing, tmp_path
+):
+    """The restarted monitor finds a MAP of 72 mmHg: hypotension is over, unseen."""
+    for f in alarms_standing.iterdir():
+        shutil.copy2(f, tmp_path / f.name)
+    recovered = load_scenario("responsive-norepinephrine")
+    boot, run = bedside_run(tmp_path, 3600.0, 3700.0, scenario=recovered)
+
+    changes = {e.name: e for e in run.timeline if e.alarm is not None}
+    window_s = SETTINGS.detector.map_window_s + RESUME_MARGIN_S
+    hypotension, refractory = changes["hypotension"], changes["refractory_hypotension"]
+    assert (hypotension.kind, hypotension.t_s) == ("cleared", window_s)
+    assert "not found again" in hypotension.message
+    # The refractory episode itself resumes from the log, and ends by the detector's rules.
+    assert (refractory.kind, refractory.t_s) == ("resumed", 0.0)
+    first_raise = {r[1]: r[3] for r in alarm_rows(tmp_path) if r[2] == "raised"}
+    assert hypotension.alarm.alarm_id == first_raise["hypotension"]
 
 
 # --------------------------------------------------- replay, without a scenario

@@ -13,6 +13,7 @@ monitor, the demo and the virtual bench all run this.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 
 from devices.readings import PumpReport
@@ -47,6 +48,8 @@ class Bedside:
         self.pending = pending
         self._pumps: dict[tuple[str, int], tuple] = {}
         self._log_problem = log_unavailable
+        # Alarm ids unique beyond this run: a log holds the alarms of many runs.
+        self.engine.alarms.id_prefix = f"{uuid.uuid4().hex[:12]}-"
         if log is not None:
             self._use(log)
 
@@ -65,7 +68,7 @@ class Bedside:
         if self.pending is not None:
             log.adopt(self.pending, self.engine.now_s)
             self.pending = None
-        entries = self._check_log()
+        entries = self._check_log() + self.engine.carry_alarms(log.carried_alarms())
         weight = log.boot.weight_kg
         if weight is not None and weight != self.engine.nee.weight_kg:
             entries += self.engine.set_weight(weight)
@@ -77,11 +80,12 @@ class Bedside:
         return self._publish(self.engine.log_problem(message))
 
     def start(self) -> list[TimelineEntry]:
-        """Resume the detector from the log's history, and report a log that is unavailable."""
+        """Resume the detector and the standing alarms from the log; report a log unavailable."""
         entries: list[TimelineEntry] = []
         if self.log is not None:
             history = self.log.history()
             entries += self.engine.resume(history.points, history.data_end_s)
+            entries += self.engine.carry_alarms(self.log.carried_alarms())
         if self._log_problem is not None:
             entries += self.engine.log_problem(self._log_problem)
         return self._publish(entries)

@@ -53,6 +53,7 @@ class Transition(enum.Enum):
     CONDITION_ENDED = "condition_ended"  # cause gone, the alarm stays latched until acknowledged
     CLEARED = "cleared"  # gone from the display
     SUPPRESSED = "suppressed"  # would have been raised, but the signal was an artifact
+    RESUMED = "resumed"  # an alarm standing before a restart, found again: the same alarm
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,19 @@ class AlarmTransition:
     transition: Transition
     message: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    alarm_id: str = ""  # one alarm's identity from raise to clear, across restarts
+
+
+@dataclass(frozen=True)
+class CarriedAlarm:
+    """An alarm standing when the previous run of this admission ended, as its log has it."""
+
+    alarm_id: str
+    name: str
+    priority: Priority
+    message: str
+    raised_utc: float
+    condition_active: bool  # False: latched after its cause ended, not yet acknowledged
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ which conditions hold, and it applies the behaviour the standard describes:
   bounded time, then the sound comes back; a new alarm of higher priority
   than any sounding when the pause began breaks through;
 * a **medium**-priority alarm left unacknowledged **escalates** to high;
-* an information signal (priority ``INFO``) is shown, never sounded.
+* an information signal (priority ``INFO``) is shown, never sounded;
+* an alarm standing when the monitor stopped is **carried** into the next
+  run: when its condition holds again (within the resume window, with no
+  new delay) it is **resumed** as the same alarm, with its identity and
+  priority, annunciated again but not raised anew; a latched one is resumed
+  at once; one whose condition is not found again by the window's end is
+  resumed latched if it latches, else cleared, so nothing stands that no
+  one can see.
 
 Every change is an ``AlarmTransition`` for the log; ``annunciation()`` is
 what the sinks render. All times are stream time.
@@ -19,7 +26,7 @@ what the sinks render. All times are stream time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +34,7 @@ from monitor.clinical.alarm_types import (
     ActiveAlarm,
     AlarmTransition,
     Annunciation,
+    CarriedAlarm,
     Category,
     Priority,
     Transition,
@@ -67,6 +75,9 @@ class _Alarm:
     acknowledged: bool = False
     message: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    alarm_id: str = ""  # of the raised alarm, or of the carried one awaiting its condition
+    carried: CarriedAlarm | None = None  # from before a restart, not yet found again
+    carried_until_s: float = 0.0
 
 
 class AlarmManager:
@@ -78,6 +89,8 @@ class AlarmManager:
         self._alarms = {name: _Alarm(spec, spec.priority) for name, spec in specs.items()}
         self._pause_until: float | None = None
         self._pause_priority: Priority | None = None  # highest sounding when the pause began
+        self.id_prefix = ""  # makes alarm ids unique beyond this run (the bedside sets it)
+        self._raised_count = 0
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -116,6 +129,8 @@ class AlarmManager:
                 times.append(a.pending_since + a.spec.delay_s)
             if (escalation_s := self._escalation_s(a)) is not None:
                 times.append(escalation_s)
+            if a.carried is not None:
+                times.append(a.carried_until_s)
         if self._pause_until is not None:
             times.append(self._pause_until)
         return min(times, default=None)
@@ -140,9 +155,13 @@ class AlarmManager:
                         a.pending_since = t_s
                 pending_since = a.pending_since
                 due = pending_since is not None and t_s >= pending_since + a.spec.delay_s
-                if a.raised_s is None and due:
+                if a.raised_s is None and a.carried is not None:
+                    out.append(self._resume(t_s, a))
+                elif a.raised_s is None and due:
                     a.raised_s, a.pending_since = t_s, None
                     a.acknowledged = False
+                    self._raised_count += 1
+                    a.alarm_id = f"{self.id_prefix}{self._raised_count}"
                     out.append(self._transition(t_s, a, Transition.RAISED))
             elif a.condition_active:
                 a.condition_active = False
@@ -155,14 +174,65 @@ class AlarmManager:
             if (escalation_s := self._escalation_s(a)) is not None and t_s >= escalation_s:
                 a.priority = Priority.HIGH
                 out.append(self._transition(t_s, a, Transition.ESCALATED))
+            if a.carried is not None and t_s >= a.carried_until_s:
+                if a.spec.latching:  # its cause ended unseen: it latches, as it would have
+                    out.append(self._resume(t_s, a))
+                else:
+                    out.append(self._drop_carried(t_s, a, "its condition was not found again"))
         out += self._update_pause(t_s, out)
         return out
+
+    # ------------------------------------------------------------ restarts
+    def carry(
+        self, t_s: float, carried: Iterable[CarriedAlarm], window_s: float
+    ) -> list[AlarmTransition]:
+        """Alarms standing when the previous run ended: each waits ``window_s`` for its condition.
+
+        A latched alarm (its cause had ended, no one acknowledged it) is
+        resumed at once: the latch is what it shows. One whose name is
+        already raised in this run (a log that opened late) is cleared: the
+        alarm of this run stands in its place.
+        """
+        out: list[AlarmTransition] = []
+        for c in carried:
+            a = self._alarms.get(c.name)
+            if a is None:
+                continue  # an alarm this version no longer has
+            a.carried, a.carried_until_s = c, t_s + window_s
+            if a.raised_s is not None:
+                out.append(self._drop_carried(t_s, a, f"alarm {a.alarm_id} of this run stands"))
+            elif not c.condition_active and a.spec.latching:
+                a.message = c.message
+                out.append(self._resume(t_s, a))
+        return out
+
+    def _resume(self, t_s: float, a: _Alarm) -> AlarmTransition:
+        c = a.carried
+        assert c is not None
+        a.carried, a.pending_since = None, None
+        a.raised_s, a.acknowledged = t_s, False
+        a.alarm_id, a.priority = c.alarm_id, max(a.priority, c.priority)
+        return self._transition(
+            t_s, a, Transition.RESUMED,
+            {"raised_utc": c.raised_utc, "condition_active": a.condition_active},
+        )  # fmt: skip
+
+    def _drop_carried(self, t_s: float, a: _Alarm, why: str) -> AlarmTransition:
+        """The carried alarm ends, under its own identity, without ever being shown here."""
+        c = a.carried
+        assert c is not None
+        a.carried = None
+        return AlarmTransition(
+            t_s, c.name, c.priority, a.spec.category, Transition.CLEARED,
+            f"{c.message} (cleared after the restart: {why})",
+            {"raised_utc": c.raised_utc}, c.alarm_id,
+        )  # fmt: skip
 
     def _update_pause(self, t_s: float, new: list[AlarmTransition]) -> list[AlarmTransition]:
         if self._pause_until is None:
             return []
         raised_above = any(
-            tr.transition in (Transition.RAISED, Transition.ESCALATED)
+            tr.transition in (Transition.RAISED, Transition.RESUMED, Transition.ESCALATED)
             and tr.priority > (self._pause_priority or Priority.INFO)
             for tr in new
         )
@@ -234,6 +304,7 @@ class AlarmManager:
         a.raised_s = None
         a.acknowledged = False
         a.priority = a.spec.priority
+        a.alarm_id = ""
         return [tr]
 
     def _transition(
@@ -247,5 +318,12 @@ class AlarmManager:
         if extra:
             evidence.update(extra)
         return AlarmTransition(
-            t_s, a.spec.name, a.priority, a.spec.category, transition, a.message, evidence
+            t_s,
+            a.spec.name,
+            a.priority,
+            a.spec.category,
+            transition,
+            a.message,
+            evidence,
+            a.alarm_id,
         )

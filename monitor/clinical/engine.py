@@ -25,6 +25,7 @@ from monitor.clinical.alarm_types import (
     ADVISORY,
     PHYSIOLOGICAL,
     AlarmTransition,
+    CarriedAlarm,
     Category,
     Priority,
     Transition,
@@ -55,6 +56,8 @@ SERIAL_ERROR_WINDOW_S = 60.0
 # alarm holds this long after the last one, long enough to be seen, and
 # the log keeps each with its counts.
 INPUT_INCIDENT_HOLD_S = 60.0
+# A carried alarm's wait for its condition, beyond one MAP window (see carry_alarms).
+RESUME_MARGIN_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,16 @@ class ClinicalEngine:
             for c in changes
             if isinstance(c, EpisodeChange)
         ]
+
+    def carry_alarms(self, carried: Iterable[CarriedAlarm]) -> list[TimelineEntry]:
+        """The alarms standing when the previous run ended, resumed when their conditions hold.
+
+        Each waits one MAP window and a margin: long enough for the MAP, the
+        pumps and the transducer to be judged again, short enough that an
+        alarm that is really over does not linger where no one can see it.
+        """
+        window_s = self.settings.detector.map_window_s + RESUME_MARGIN_S
+        return self._entries_for(self.alarms.carry(self.now_s, carried, window_s))
 
     # ------------------------------------------------------------ reload
     def apply_settings(self, settings: ClinicalSettings) -> list[TimelineEntry]:

@@ -20,7 +20,11 @@ from monitor.log.store import DATABASE_NAME
 
 #: kind -> (table, SQL for the row's name, priority and message, the detail columns)
 KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "alarm": ("alarms", "name, priority, message", ("transition", "map_mmhg", "nee", "evidence")),
+    "alarm": (
+        "alarms",
+        "name, priority, message",
+        ("transition", "map_mmhg", "nee", "evidence", "alarm_id"),
+    ),
     "state": ("states", "name, '', message", ("kind", "map_mmhg", "nee", "evidence")),
     "trend": (
         "trends",
@@ -120,6 +124,7 @@ class LogReader:
             self._conn.execute("SELECT count(*) FROM boots").fetchone()
         except sqlite3.Error as exc:
             raise LogReadError(f"cannot read the log {self.path}: {exc}") from None
+        self._table_columns: dict[str, set[str]] = {}
 
     def close(self) -> None:
         self._conn.close()
@@ -150,8 +155,11 @@ class LogReader:
             if after and kind in after:
                 where.append("rowid > ?")
                 args.append(after[kind])
+            columns = ", ".join(
+                c if c in self._columns(table) else f"NULL AS {c}" for c in detail_columns
+            )  # a column added by a later schema reads as unknown in an older log
             sql = (
-                f"SELECT rowid, utc, boot, stream_s, {head}, {', '.join(detail_columns)} "
+                f"SELECT rowid, utc, boot, stream_s, {head}, {columns} "
                 f"FROM {table} WHERE {' AND '.join(where)} ORDER BY rowid"
                 + ("" if limit is None else f" LIMIT {int(limit)}")
             )
@@ -167,6 +175,12 @@ class LogReader:
                 out.append(LogRow(r[1], r[2], r[3], kind, r[4], r[5], r[6], detail, r[0]))
         out.sort(key=lambda row: (row.utc, row.stream_s or 0.0))
         return out
+
+    def _columns(self, table: str) -> set[str]:
+        if table not in self._table_columns:
+            info = self._conn.execute(f"PRAGMA table_info({table})").fetchall()
+            self._table_columns[table] = {row[1] for row in info}
+        return self._table_columns[table]
 
     def first_boot_uuid(self) -> str | None:
         """The uuid of the log's first boot: names this log file, whatever its path."""

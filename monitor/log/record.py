@@ -41,9 +41,9 @@ def entries_write(entries: Sequence[TimelineEntry], utc: float) -> Write:
             if e.alarm is not None:
                 conn.execute(
                     "INSERT INTO alarms (boot, stream_s, utc, name, priority, transition, "
-                    "map_mmhg, nee, message, evidence) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "map_mmhg, nee, message, evidence, alarm_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (boot, e.t_s, utc, e.name, e.priority, e.kind, e.map_mmhg, e.nee,
-                     e.message, evidence),
+                     e.message, evidence, e.alarm.alarm_id or None),
                 )  # fmt: skip
             else:
                 conn.execute(

@@ -135,7 +135,14 @@ CREATE TABLE beats (
 CREATE INDEX beats_by_time ON beats (boot, stream_s);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Version 3: an alarm's identity, the same on every row from raise to clear, across
+# restarts (NULL on rows written before it existed).
+_V3 = """
+ALTER TABLE alarms ADD COLUMN alarm_id TEXT;
+CREATE INDEX alarms_by_alarm_id ON alarms (alarm_id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables pruned by retention and, first, when the disk is full. The others

@@ -28,6 +28,7 @@ records without a running bedside.
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import queue
 import shutil
@@ -40,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from monitor.clinical.alarm_types import CarriedAlarm, Priority
 from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.trends import TrendPoint
 from monitor.configuration.config import Config
@@ -367,6 +369,34 @@ class BedsideLog:
             )  # fmt: skip
         data_end = points[-1].t_s if points else 0.0
         return History(tuple(points), data_end)
+
+    def carried_alarms(self) -> list[CarriedAlarm]:
+        """This admission's alarms still standing when its earlier boots ended, oldest first.
+
+        An alarm stands until a ``cleared`` row with its id: one carried into
+        a boot that stopped before finding it again is carried again.
+        """
+        rows = self._record.execute(
+            "SELECT alarm_id, name, priority, transition, utc, message, evidence FROM alarms "
+            "WHERE alarm_id IN (SELECT alarm_id FROM alarms WHERE id IN (SELECT MAX(a.id) "
+            "FROM alarms a JOIN boots b ON a.boot = b.id WHERE b.admission = ? AND b.id < ? "
+            "AND a.alarm_id IS NOT NULL GROUP BY a.alarm_id) AND transition != 'cleared') "
+            "ORDER BY id",
+            (self.boot.admission, self.boot.id),
+        ).fetchall()
+        standing: dict[str, CarriedAlarm] = {}
+        for alarm_id, name, priority, transition, utc, message, evidence in rows:
+            before = standing.get(alarm_id)
+            condition_active = before is None or before.condition_active
+            if transition == "condition_ended":
+                condition_active = False
+            elif transition == "resumed":
+                condition_active = json.loads(evidence).get("condition_active", True)
+            standing[alarm_id] = CarriedAlarm(
+                alarm_id, name, Priority[priority.upper()], message,
+                utc if before is None else before.raised_utc, condition_active,
+            )  # fmt: skip
+        return list(standing.values())
 
     def new_admission(self, weight_kg: float | None, by: str) -> int:
         """Start a new patient's admission: no later boot resumes history from before it."""

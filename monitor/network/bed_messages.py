@@ -137,6 +137,7 @@ def alarm_event(bed: BedIdentity, row: LogRow) -> Message:
         "priority": row.priority,
         "category": category(row.name),
         "transition": row.detail["transition"],
+        "alarm_id": row.detail.get("alarm_id"),
         "message": row.message,
         "map_mmhg": _rounded(row.detail["map_mmhg"]),
         "nee_ug_kg_min": _rounded(row.detail["nee"]),
@@ -161,10 +162,12 @@ class StandingAlarm:
     condition_active: bool = True
     acknowledged: bool = False
     audio_paused: bool = False
+    alarm_id: str | None = None  # None: a row from before alarms had ids
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "alarm": self.name,
+            "alarm_id": self.alarm_id,
             "priority": self.priority,
             "category": self.category,
             "message": self.message,
@@ -178,32 +181,45 @@ class StandingAlarm:
 class ActiveAlarms:
     """The alarms standing at a bed, rebuilt from its alarm rows in log order.
 
-    A restarted monitor starts with none (its alarms are raised again by
-    their conditions), so a row of a new boot starts from an empty set.
+    An alarm with an id stands across a restart until a ``cleared`` row with
+    that id: the new boot resumes it (``resumed``, the same alarm) or clears
+    it. An alarm from a log written before ids existed goes at a new boot,
+    as it did then (its condition raises it again).
     """
 
     def __init__(self) -> None:
         self.boot: int | None = None
-        self.standing: dict[str, StandingAlarm] = {}
+        self.standing: dict[str, StandingAlarm] = {}  # by alarm id (by name for old rows)
 
     def apply(self, row: LogRow) -> None:
         if row.boot != self.boot:
-            self.boot, self.standing = row.boot, {}
-        name, transition = row.name, row.detail["transition"]
-        current = self.standing.get(name)
+            self.new_boot(row.boot)
+        alarm_id = row.detail.get("alarm_id")
+        key, transition = alarm_id or row.name, row.detail["transition"]
+        current = self.standing.get(key)
         if transition == "raised":
-            self.standing[name] = StandingAlarm(
-                name, row.priority, category(name), row.message, row.utc
+            self.standing[key] = StandingAlarm(
+                row.name, row.priority, category(row.name), row.message, row.utc, alarm_id=alarm_id
             )
+        elif transition == "resumed":
+            evidence = row.detail["evidence"] or {}
+            since = evidence.get("raised_utc") if current is None else current.since_utc
+            self.standing[key] = StandingAlarm(
+                row.name, row.priority, category(row.name), row.message,
+                row.utc if since is None else since,
+                condition_active=evidence.get("condition_active", True), alarm_id=alarm_id,
+            )  # fmt: skip
         elif current is None:
             return
         elif transition == "cleared":
-            del self.standing[name]
+            del self.standing[key]
         else:
-            self.standing[name] = _changed(current, transition, row.priority)
+            self.standing[key] = _changed(current, transition, row.priority)
 
-    def reset(self, boot: int | None) -> None:
-        self.boot, self.standing = boot, {}
+    def new_boot(self, boot: int | None) -> None:
+        """A restarted monitor: only alarms with an id carry over, to be resumed or cleared."""
+        self.boot = boot
+        self.standing = {k: a for k, a in self.standing.items() if a.alarm_id is not None}
 
     def message(self, bed: BedIdentity, message_id: str, utc: float) -> Message:
         ordered = sorted(self.standing.values(), key=_urgency)

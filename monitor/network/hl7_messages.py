@@ -51,6 +51,7 @@ ALARM_PRIORITY = {"high": "PH", "medium": "PM", "low": "PL", "info": "PN"}
 # transition -> (event phase, alarm state, inactivation state); None: not reported
 ALARM_PHASES: dict[str, tuple[str, str, str] | None] = {
     "raised": ("start", "active", "enabled"),
+    "resumed": ("continue", "active", "enabled"),  # the same alarm, after a restart
     "acknowledged": ("continue", "active", "acknowledged"),
     "audio_paused": ("continue", "active", "audio-paused"),
     "audio_resumed": ("continue", "active", "enabled"),
@@ -124,7 +125,7 @@ def alarm_report(sender: Sender, row: LogRow, admission: int | None) -> Message 
     phase, state, inactivation = phases
     message = _message(sender, row, "ORU^R40^ORU_R01", PCD04_PROFILE, admission)
     order = message.oru_r01_patient_result.add_group("ORU_R01_ORDER_OBSERVATION")
-    _obr(order, sender, row, "196616^MDC_EVT_ALARM^MDC")
+    _obr(order, sender, row, "196616^MDC_EVT_ALARM^MDC", alarm_identity(sender, row))
     kind = "SP" if category(row.name) == "physiological" else "ST"
     priority = ALARM_PRIORITY.get(row.priority, "PN")
     event = f"{row.name}^{_text(row.message)}^{LOCAL_CODING}"
@@ -191,9 +192,18 @@ def _message(
     return message
 
 
-def _obr(order, sender: Sender, row: LogRow, service: str) -> None:
+def alarm_identity(sender: Sender, row: LogRow) -> str:
+    """OBR-3 of an alarm report: one alarm's identity, on every report from start to end.
+
+    A row written before alarms had ids has only its own identity.
+    """
+    alarm_id = row.detail.get("alarm_id")
+    return sender.control_id(row) if alarm_id is None else str(alarm_id)
+
+
+def _obr(order, sender: Sender, row: LogRow, service: str, filler: str | None = None) -> None:
     order.obr.obr_1 = "1"
-    order.obr.obr_3 = f"{sender.control_id(row)}^{sender.application}"
+    order.obr.obr_3 = f"{filler or sender.control_id(row)}^{sender.application}"
     order.obr.obr_4 = service
     order.obr.obr_7 = hl7_time(row.utc)
 

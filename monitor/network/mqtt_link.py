@@ -143,18 +143,18 @@ class MqttLink:
         return self._confirmed(pending, len(groups))
 
     def idle(self) -> None:
-        """A monitor restarted since the last alarm row: its alarms are gone, and so they go
-        from the retained set (they are raised again, by their conditions, after their delays).
+        """A monitor restarted since the last alarm row: the retained set says so at once
+        (alarms with ids stay, until the new boot resumes or clears them).
         """
         latest = self._reader.latest_boot()
         if latest is None or latest == self.active.boot:
             return
-        self.active.reset(latest)
+        self.active.new_boot(latest)
         standing = self.active.message(
             self.bed, f"{self.bed.log_id}:boots:{latest}:active", self._wall_clock()
         )
         if self.send_messages([standing]) < 1:
-            self.active.reset(None)  # try again next time
+            self.active.boot = None  # try again next time
 
     def close(self) -> None:
         """A clean goodbye: the bed is offline on purpose (the will is for a silent death)."""
@@ -182,8 +182,7 @@ class MqttLink:
         return [event, standing]
 
     def _replay_alarms(self, upto: int) -> None:
-        """The alarms standing when the last confirmed alarm row was sent (a new boot's row
-        starts from none, so replaying every row up to it leaves that boot's set)."""
+        """The alarms standing when the last confirmed alarm row was sent."""
         for row in sorted(self._reader.rows(["alarm"]), key=lambda row: row.rowid):
             if row.rowid <= upto:
                 self.active.apply(row)
