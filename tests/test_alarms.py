@@ -512,6 +512,18 @@ def test_a_carried_alarm_already_raised_in_this_run_is_cleared_in_favour_of_it()
     assert update(alarms, T0 + 2.0, "pump_lost") == []  # this run's alarm goes on
 
 
+def test_an_earlier_patients_alarm_is_cleared_at_once_not_resumed():
+    alarms = manager()
+    earlier = CarriedAlarm("boot1-refractory", "refractory", Priority.HIGH, "earlier", 1.7e9,
+                           condition_active=False, earlier_patient=True)  # fmt: skip
+
+    (cleared,) = alarms.carry(T0, [earlier], WINDOW_S)
+
+    assert (cleared.transition, cleared.alarm_id) == (Transition.CLEARED, "boot1-refractory")
+    assert "new admission" in cleared.message
+    assert update(alarms, T0 + WINDOW_S) == []  # neither resumed nor latched later
+
+
 def test_every_raise_has_an_id_of_its_own_and_keeps_it_until_cleared():
     alarms = manager()
     alarms.id_prefix = "run-"

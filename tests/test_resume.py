@@ -185,6 +185,25 @@ def test_a_standing_alarm_whose_cause_is_gone_after_the_restart_is_cleared_not_l
     assert hypotension.alarm.alarm_id == first_raise["hypotension"]
 
 
+def test_the_alarms_of_an_earlier_patient_end_when_the_next_boot_starts(alarms_standing, tmp_path):
+    for f in alarms_standing.iterdir():
+        shutil.copy2(f, tmp_path / f.name)
+    log = BedsideLog(
+        LogSettings.from_config(CONFIG, tmp_path), software="test", config_hash="x",
+        clocks=ScenarioClock(ALARMS_STANDING_S).log_clocks(),
+    )  # fmt: skip
+    log.new_admission(70.0, by="test")
+    log.close()
+
+    _, run = bedside_run(tmp_path, ALARMS_STANDING_S, ALARMS_STANDING_S + 5.0)
+
+    ended = {e.name: e for e in run.timeline if e.alarm is not None and e.t_s == 0.0}
+    first_raise = {r[1]: r[3] for r in alarm_rows(tmp_path) if r[2] == "raised"}
+    for name, alarm_id in first_raise.items():
+        assert ended[name].kind == "cleared" and ended[name].alarm.alarm_id == alarm_id
+        assert "new admission" in ended[name].message
+
+
 # --------------------------------------------------- replay, without a scenario
 def detector_after(points: list[TrendPoint]) -> RefractoryDetector:
     detector = RefractoryDetector(SETTINGS.detector)

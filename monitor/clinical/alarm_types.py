@@ -80,6 +80,7 @@ class CarriedAlarm:
     message: str
     raised_utc: float
     condition_active: bool  # False: latched after its cause ended, not yet acknowledged
+    earlier_patient: bool = False  # standing when a new admission began: it ends, unresumed
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ class AlarmManager:
         A latched alarm (its cause had ended, no one acknowledged it) is
         resumed at once: the latch is what it shows. One whose name is
         already raised in this run (a log that opened late) is cleared: the
-        alarm of this run stands in its place.
+        alarm of this run stands in its place; so is one of an earlier patient.
         """
         out: list[AlarmTransition] = []
         for c in carried:
@@ -199,7 +199,9 @@ class AlarmManager:
             if a is None:
                 continue  # an alarm this version no longer has
             a.carried, a.carried_until_s = c, t_s + window_s
-            if a.raised_s is not None:
+            if c.earlier_patient:
+                out.append(self._drop_carried(t_s, a, "a new admission began"))
+            elif a.raised_s is not None:
                 out.append(self._drop_carried(t_s, a, f"alarm {a.alarm_id} of this run stands"))
             elif not c.condition_active and a.spec.latching:
                 a.message = c.message

@@ -371,21 +371,22 @@ class BedsideLog:
         return History(tuple(points), data_end)
 
     def carried_alarms(self) -> list[CarriedAlarm]:
-        """This admission's alarms still standing when its earlier boots ended, oldest first.
+        """The alarms still standing when the earlier boots ended, oldest first.
 
         An alarm stands until a ``cleared`` row with its id: one carried into
-        a boot that stopped before finding it again is carried again.
+        a boot that stopped before finding it again is carried again. One of
+        an earlier admission comes marked, to be ended rather than resumed.
         """
         rows = self._record.execute(
-            "SELECT alarm_id, name, priority, transition, utc, message, evidence FROM alarms "
-            "WHERE alarm_id IN (SELECT alarm_id FROM alarms WHERE id IN (SELECT MAX(a.id) "
-            "FROM alarms a JOIN boots b ON a.boot = b.id WHERE b.admission = ? AND b.id < ? "
-            "AND a.alarm_id IS NOT NULL GROUP BY a.alarm_id) AND transition != 'cleared') "
-            "ORDER BY id",
-            (self.boot.admission, self.boot.id),
+            "SELECT a.alarm_id, a.name, a.priority, a.transition, a.utc, a.message, "
+            "a.evidence, b.admission FROM alarms a JOIN boots b ON a.boot = b.id "
+            "WHERE a.alarm_id IN (SELECT alarm_id FROM alarms WHERE id IN (SELECT MAX(id) "
+            "FROM alarms WHERE boot < ? AND alarm_id IS NOT NULL GROUP BY alarm_id) "
+            "AND transition != 'cleared') ORDER BY a.id",
+            (self.boot.id,),
         ).fetchall()
         standing: dict[str, CarriedAlarm] = {}
-        for alarm_id, name, priority, transition, utc, message, evidence in rows:
+        for alarm_id, name, priority, transition, utc, message, evidence, admission in rows:
             before = standing.get(alarm_id)
             condition_active = before is None or before.condition_active
             if transition == "condition_ended":
@@ -395,6 +396,7 @@ class BedsideLog:
             standing[alarm_id] = CarriedAlarm(
                 alarm_id, name, Priority[priority.upper()], message,
                 utc if before is None else before.raised_utc, condition_active,
+                earlier_patient=admission != self.boot.admission,
             )  # fmt: skip
         return list(standing.values())
 
