@@ -78,7 +78,9 @@ def random_session(seed: int, steps: int = 1500):
                 sample += int(rng.integers(1, 40 * FS))  # a gap without beats
             length = int(rng.integers(1, 2 * FS))
             # Few distinct values, so equal values and even counts meet often.
-            values = tuple(float(rng.integers(40, 48)) + 0.25 * int(rng.integers(0, 4)) for _ in range(4))
+            values = tuple(
+                float(rng.integers(40, 48)) + 0.25 * int(rng.integers(0, 4)) for _ in range(4)
+            )
             values = tuple(math.nan if rng.random() < 0.05 else v for v in values)
             actions.append(("beat", beat(sample, sample + length, values, rng.random() < 0.8)))
             sample += length
@@ -114,7 +116,9 @@ def test_incremental_estimates_equal_the_full_numpy_medians(seed):
 @given(st.lists(st.sampled_from([60.0, 61.0, 62.5, 64.0, math.nan]), min_size=1, max_size=40))
 def test_medians_of_any_values_equal_numpy_including_nan_and_even_counts(maps):
     window, reference = MapWindow(FS, 1000.0, 0.01), ReferenceMapWindow(FS, 1000.0, 0.01)
-    beats = [beat(i * 100, (i + 1) * 100, (m, m + 40, m - 20, 70.0), True) for i, m in enumerate(maps)]
+    beats = [
+        beat(i * 100, (i + 1) * 100, (m, m + 40, m - 20, 70.0), True) for i, m in enumerate(maps)
+    ]
     window.add(beats)
     reference.add(beats)
     t = len(maps) * 100 / FS
@@ -123,7 +127,9 @@ def test_medians_of_any_values_equal_numpy_including_nan_and_even_counts(maps):
 
 def test_a_nan_map_in_a_clean_beat_makes_the_median_nan_and_is_not_counted_as_a_beat():
     window = MapWindow(FS, 60.0, 0.01)
-    window.add([beat(0, 100, (70.0, 110, 50, 75), True), beat(100, 200, (math.nan, 110, 50, 75), True)])
+    window.add(
+        [beat(0, 100, (70.0, 110, 50, 75), True), beat(100, 200, (math.nan, 110, 50, 75), True)]
+    )
     est = window.estimate(200 / FS)
     assert math.isnan(est.map_mmhg) and est.systolic_mmhg == 110.0
     assert est.beats == 1 and est.clean_beats == 2 and est.naive_map_mmhg == 70.0

@@ -310,7 +310,9 @@ class _CsvScan:
                 continue
             pending += text
             if in_header:
-                start, count, label, done = _split_header(pending + "\n" if final and pending else pending)
+                start, count, label, done = _split_header(
+                    pending + "\n" if final and pending else pending
+                )
                 if count:
                     self.header_lines += count
                     self.label = label
