@@ -506,3 +506,28 @@ def test_the_worked_example_in_the_docs_is_what_the_command_prints(capsys):
     assert doc_block("example-timeline-no-weight") == without.out
     summary = doc_block("example-summary")
     assert summary.splitlines()[1:] == with_weight.err.splitlines()[1:]
+
+
+def test_a_record_streamed_in_chunks_gives_the_timeline_of_the_whole_array():
+    from monitor.analysis.analyze import analyze, read_pump_rows
+    from monitor.analysis.records import read_recording
+    from monitor.clinical.settings import ClinicalSettings
+    from monitor.configuration.config import load_config
+    from monitor.configuration.drug_table import load_drug_table
+
+    config = load_config(None)
+    settings, drugs = ClinicalSettings.from_config(config), load_drug_table(None)
+    recording = read_recording(EXAMPLE_ABP)
+    rows = read_pump_rows(EXAMPLE_PUMPS)
+    whole, _ = analyze(
+        recording.samples, recording.fs, rows, settings=settings, drugs=drugs, weight_kg=70.0
+    )
+    # chunk edges that fall inside the 1 s blocks and between pump rows
+    edges = list(range(0, len(recording.samples), 977)) + [len(recording.samples)]
+    chunks = (recording.samples[a:b] for a, b in zip(edges, edges[1:], strict=False))
+    streamed, _ = analyze(
+        chunks, recording.fs, rows, settings=settings, drugs=drugs, weight_kg=70.0,
+        total=len(recording.samples),
+    )  # fmt: skip
+    assert len(whole) > 3
+    assert streamed == whole

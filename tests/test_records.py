@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.analysis.records import RecordError, Recording, read_recording
+from monitor.analysis import records
+from monitor.analysis.records import RecordError, Recording, open_recording, read_recording
 
 DATA = Path(__file__).parent / "data"
 WFDB = DATA / "wfdb"
 RECORDS = sorted(p.name for p in DATA.iterdir() if (p / "abp.csv.gz").is_file())
 MIXED_FS = 124.945
+
+
+@pytest.fixture(autouse=True, params=["default blocks", "tiny blocks"])
+def block_size(request, monkeypatch):
+    """Every test twice: records read in the usual blocks, and in blocks of a few bytes and
+    samples, so headers, CRLFs, gaps and errors fall across block boundaries."""
+    if request.param == "tiny blocks":
+        monkeypatch.setattr(records, "CHUNK_BYTES", 509)
+        monkeypatch.setattr(records, "CHUNK_SAMPLES", 97)
+        monkeypatch.setattr(records, "WFDB_CHUNK_SAMPLES", 333)
+    return request.param
 
 
 def write(path: Path, text: str) -> Path:
@@ -322,11 +335,12 @@ def test_an_unreadable_file_is_refused(tmp_path):
 
 def test_a_file_the_os_refuses_is_refused_with_its_reason(tmp_path, monkeypatch):
     # the chmod test above is skipped when tests run as root, as in containers
-    def refuse(self):
+    def refuse(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
-    expect_error(write(tmp_path / "r.csv", "0,1\n0.008,2\n"), "cannot read", "Permission denied")
+    path = write(tmp_path / "r.csv", "0,1\n0.008,2\n")
+    monkeypatch.setattr(Path, "open", refuse)
+    expect_error(path, "cannot read", "Permission denied")
 
 
 def test_binary_junk_is_refused(tmp_path):
@@ -485,3 +499,70 @@ def test_reading_wfdb_without_the_package_asks_for_the_extra(monkeypatch):
         RecordError, match=r"needs the wfdb extra \(pip install 'monitor\[wfdb\]'\)"
     ):
         read_recording(WFDB / "mixedsignals.hea")
+
+
+# --- streaming: bounded memory, the same answers ------------------------------------------
+
+
+def test_a_header_and_crlf_line_ends_split_across_blocks_read_the_same(tmp_path, monkeypatch):
+    text = "# monitor export\r\n# bed 4\r\ntime,abp\r\n" + "".join(
+        f"{i * 0.008:.3f},{80 + i}\r\n" for i in range(40)
+    )
+    path = tmp_path / "r.csv"
+    path.write_bytes(text.encode())
+    whole = read_recording(path)
+    monkeypatch.setattr(records, "CHUNK_BYTES", 5)
+    split = read_recording(path)
+    assert split.channel == whole.channel == "abp"
+    np.testing.assert_array_equal(split.samples, whole.samples)
+    np.testing.assert_array_equal(split.samples, 80 + np.arange(40))
+
+
+def test_a_bad_row_late_in_the_file_is_reported_before_an_earlier_bad_time(tmp_path, monkeypatch):
+    # as a reader of the whole file: rows are parsed before times are checked
+    monkeypatch.setattr(records, "CHUNK_BYTES", 64)
+    rows = csv_rows([0, "nan"] + [0.008 * i for i in range(2, 60)], range(60))
+    path = write(tmp_path / "r.csv", rows + "x,5\n")
+    expect_error(path, "line 62", "time 'x' is not a number")
+
+
+def test_a_nul_byte_late_in_the_file_is_binary_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "CHUNK_BYTES", 64)
+    path = tmp_path / "r.csv"
+    path.write_bytes((csv_rows([0.008 * i for i in range(60)], range(60)) + "\0").encode())
+    expect_error(path, "binary data")
+
+
+def test_a_long_gap_streams_in_bounded_chunks(tmp_path, monkeypatch):
+    times = [0.0, 0.008, 0.016, 0.024] + [100.0 + 0.008 * i for i in range(10)]
+    path = write(tmp_path / "r.csv", csv_rows(times, range(14)))
+    monkeypatch.setattr(records, "CHUNK_SAMPLES", 97)
+    stream = open_recording(path)
+    try:
+        chunks = list(stream.chunks())
+    finally:
+        stream.close()
+    assert max(len(c) for c in chunks) <= 97
+    assert sum(len(c) for c in chunks) == stream.n_samples == 12_510
+    np.testing.assert_array_equal(np.concatenate(chunks), read_recording(path).samples)
+
+
+def test_streaming_a_record_holds_a_few_blocks_not_the_record(tmp_path, monkeypatch):
+    n = 500_000
+    path = tmp_path / "long.csv"
+    with path.open("w") as out:
+        out.write("time_s,abp_mmHg\n")
+        np.savetxt(out, np.column_stack((np.arange(n) / 125.0, 80 + np.arange(n) % 50)),
+                   fmt=("%.4f", "%.1f"), delimiter=",")  # fmt: skip
+    monkeypatch.setattr(records, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(records, "CHUNK_SAMPLES", 8192)
+    tracemalloc.start()
+    try:
+        stream = open_recording(path)
+        total = sum(len(chunk) for chunk in stream.chunks())
+        stream.close()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == n
+    assert peak < n * 8  # less than the samples alone would take (the text is 10 times more)

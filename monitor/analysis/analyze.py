@@ -150,24 +150,55 @@ def _pump_row(fields: list[str], column: dict[str, int], sequence: int) -> PumpR
     return PumpRow(number("time_s"), report)
 
 
+class _Cursor:
+    """Consecutive sample chunks read as one array, front to back, a range at a time."""
+
+    def __init__(self, chunks: Iterable[np.ndarray]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = np.empty(0)
+        self._start = 0  # sample index of the buffer's first sample
+
+    def take(self, start: int, stop: int) -> np.ndarray:
+        """Samples ``[start, stop)``; ``start`` is where the last range ended."""
+        while self._start + len(self._buffer) < stop:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                raise ValueError(f"the recording ended before sample {stop}")
+            kept = self._buffer[start - self._start :]
+            self._buffer = np.concatenate((kept, chunk)) if len(kept) else chunk
+            self._start = start
+        return self._buffer[start - self._start : stop - self._start]
+
+
 def input_items(
-    samples: np.ndarray, fs: float, rows: Iterable[PumpRow], drugs: DrugTable
+    samples: np.ndarray | Iterable[np.ndarray],
+    fs: float,
+    rows: Iterable[PumpRow],
+    drugs: DrugTable,
+    total: int | None = None,
 ) -> Iterator[SampleBlock | PumpObservation]:
     """The items a live monitor would have made, in its order.
 
-    A live monitor stamps a pump report with the samples counted when it
-    arrives, so a row at ``t_s`` comes after sample ``floor(t_s * fs) - 1``
-    and before the next. Rows after the recording's end are not applied.
+    ``samples`` is the whole recording, or its consecutive chunks with
+    ``total`` their length (a stream: never all in memory). A live monitor
+    stamps a pump report with the samples counted when it arrives, so a row
+    at ``t_s`` comes after sample ``floor(t_s * fs) - 1`` and before the
+    next. Rows after the recording's end are not applied.
     """
+    if isinstance(samples, np.ndarray):
+        total = len(samples)
+        samples = [samples]
+    if total is None:
+        raise TypeError("total is needed when samples come in chunks")
+    cursor = _Cursor(samples)
     block = max(1, round(BLOCK_S * fs))
     pushed = 0
-    total = len(samples)
 
     def blocks_until(n: int) -> Iterator[SampleBlock]:
         nonlocal pushed
         while pushed < n:
             end = min(n, (pushed // block + 1) * block)
-            yield SampleBlock(pushed, samples[pushed:end], TransducerStatus(0))
+            yield SampleBlock(pushed, cursor.take(pushed, end), TransducerStatus(0))
             pushed = end
 
     for row in rows:
@@ -180,18 +211,20 @@ def input_items(
 
 
 def analyze(
-    samples: np.ndarray,
+    samples: np.ndarray | Iterable[np.ndarray],
     fs: float,
     rows: list[PumpRow],
     *,
     settings: ClinicalSettings,
     drugs: DrugTable,
     weight_kg: float | None,
+    total: int | None = None,
 ) -> tuple[list[TimelineEntry], MonitorPipeline]:
-    """Run the pipeline over a recording and its pump rows; return the timeline."""
+    """Run the pipeline over a recording (or its chunks, ``total`` samples) and its pump
+    rows; return the timeline."""
     pipeline = MonitorPipeline(settings, fs, weight_kg)
     timeline: list[TimelineEntry] = []
-    for item in input_items(samples, fs, rows, drugs):
+    for item in input_items(samples, fs, rows, drugs, total):
         timeline += pipeline.take(item)
     timeline += pipeline.finish()
     return timeline, pipeline

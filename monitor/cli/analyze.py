@@ -12,7 +12,7 @@ from monitor.cli.args import UsageError, positive_number
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from monitor.analysis.analyze import PumpFileError, analyze, read_pump_rows, write_timeline
-    from monitor.analysis.records import read_recording
+    from monitor.analysis.records import open_recording
     from monitor.clinical.settings import ClinicalSettings
     from monitor.configuration.config import load_config
     from monitor.configuration.drug_table import load_drug_table
@@ -21,7 +21,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write the timeline to {args.out}: no such directory")
     config = load_config(args.config)
     drugs = load_drug_table(config.text("drugs.table") or None)
-    recording = read_recording(args.abp, fs=args.fs, channel=args.channel)
+    recording = open_recording(args.abp, fs=args.fs, channel=args.channel)
     try:
         rows = read_pump_rows(args.pumps) if args.pumps else []
     except PumpFileError as exc:
@@ -29,15 +29,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     settings = ClinicalSettings.from_config(config)
     try:
         timeline, pipeline = analyze(
-            recording.samples,
+            recording.chunks(),
             recording.fs,
             rows,
             settings=settings,
             drugs=drugs,
             weight_kg=args.weight,
+            total=recording.n_samples,
         )
     except ValueError as exc:  # a rate the beat core cannot run at
         raise UsageError(f"{recording.source}: {exc}") from None
+    finally:
+        recording.close()
     if args.out:
         try:
             with open(args.out, "w", encoding="utf-8", newline="") as out:
@@ -46,7 +49,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write the timeline to {args.out}: {exc.strerror}") from None
     else:
         count = write_timeline(timeline, sys.stdout)
-    duration_s = len(recording.samples) / recording.fs
+    duration_s = recording.n_samples / recording.fs
     raised = Counter(e.name for e in timeline if e.kind == "raised")
     suppressed = Counter(e.name for e in timeline if e.kind == "suppressed")
     beats, clean = pipeline.beats_seen, pipeline.clean_beats
@@ -57,7 +60,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         f"configuration: {', '.join(config.files)}",
         file=sys.stderr,
     )
-    late = sum(1 for row in rows if row.t_s * recording.fs > len(recording.samples))
+    late = sum(1 for row in rows if row.t_s * recording.fs > recording.n_samples)
     if late:
         print(
             f"warning: {late} pump rows are after the recording's end ({duration_s:.1f} s) and "

@@ -185,7 +185,7 @@ class ClinicalEngine:
         """
         self.settings = settings
         d = settings.detector
-        self.map_window.window_s, self.map_window.min_coverage = d.map_window_s, d.map_min_coverage
+        self.map_window.configure(d.map_window_s, d.map_min_coverage)
         self.detector.settings = d
         self.nee.paused_hold_s = settings.paused_hold_s
         a = settings.alarms
