@@ -72,9 +72,14 @@ class StartupError(Exception):
 
 
 class Screen(Protocol):
-    """Where the bedside is shown: called on the loop's thread, often; returns key commands."""
+    """Where the bedside is shown: called on the loop's thread, often; returns key commands.
 
-    def show(self, view: BedsideView, now: float) -> list[str]: ...
+    ``view`` builds what is shown; a screen calls it only on the turns it draws (a few
+    a second at most), because building it on every turn of the loop cost more CPU than
+    the drawing itself.
+    """
+
+    def show(self, view: Callable[[], BedsideView], now: float) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -381,6 +386,10 @@ class LiveMonitor:
         self.input.start()
         notify("READY=1", "STATUS=monitoring")
         reason, next_config = "stopped", None
+
+        def view() -> BedsideView:
+            return snapshot(self.bedside, self.waveform)
+
         try:
             while not self.stop_requested.is_set():
                 for item in self.input.poll(POLL_S):
@@ -400,7 +409,7 @@ class LiveMonitor:
                 while not self._requests.empty():
                     publish(self._requests.get()())
                 if screen is not None:
-                    for command in screen.show(snapshot(self.bedside, self.waveform), now):
+                    for command in screen.show(view, now):
                         self._command(command)
                 if watchdog is not None:
                     watchdog.maybe_ping(now)
