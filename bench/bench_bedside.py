@@ -1014,16 +1014,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"ptys); CPU = utime+stime of the monitor's process over a {args.live_s:g} s window "
         f"opened {STARTUP_S:g} s after its launch; curses in a detached 120x40 tmux pane"
     )
-    print(
-        f"alarm latency: LiveMonitor in this process on ptys, simulator in a child process at 1x, "
-        f"a {CYCLE_S:g} s cycle of zeroing, disconnection, a silent pump and noise bytes; from "
-        "the moment the input item enters Bedside.take to record_entries returning (FULL sync, "
-        "log on this machine's disk) and to a spy output's deliver behind the real SinkFanout"
-    )
-    print(
-        f"soak: bench/soak-24h.toml to {args.soak_h:g} h through virtual_bench.run_scenario in a "
-        "fresh process, real BedsideLog (temp dir) and SinkFanout (terminal to /dev/null + spy)"
-    )
+    if not args.cost_only:
+        print(
+            "alarm latency: LiveMonitor in this process on ptys, simulator in a child process at "
+            f"1x, a {CYCLE_S:g} s cycle of zeroing, disconnection, a silent pump and noise bytes; "
+            "from the moment the input item enters Bedside.take to record_entries returning "
+            "(FULL sync, log on this machine's disk) and to a spy output's deliver behind the "
+            "real SinkFanout"
+        )
+        print(
+            f"soak: bench/soak-24h.toml to {args.soak_h:g} h through virtual_bench.run_scenario in "
+            "a fresh process, real BedsideLog (temp dir) and SinkFanout (terminal to /dev/null "
+            "+ spy)"
+        )
     print()
     baseline = None
     if args.baseline_rev or args.baseline_tree:
