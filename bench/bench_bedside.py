@@ -27,6 +27,11 @@ A benchmark, not a test: a missed target prints MISSED and nothing fails. Run as
 bench/bench_bedside.py`` (about 30 minutes: 5 minutes per display mode, 5 minutes of alarms,
 then the soak); ``--quick`` is a smoke test for CI (20 s windows, 30 s of alarms, 2 hours of
 soak) whose figures mean little.
+
+``--baseline-rev REV`` (or ``--baseline-tree PATH``, a checkout with its own ``.venv``) also
+measures an older tree's ``monitor run``, fed by this tree's simulator, in ``--rounds``
+interleaved rounds (baseline then this tree, per display mode), and prints the medians side
+by side with the ratio new/base; ``--cost-only`` leaves out the latency and the soak.
 """
 
 from __future__ import annotations
@@ -171,8 +176,8 @@ class LiveCost:
     note: str = ""
 
 
-def monitor_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "monitor", *args]
+def monitor_command(*args: str, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "monitor", *args]
 
 
 def write_config(path: Path, links: Path, log_dir: Path) -> Path:
@@ -192,10 +197,14 @@ def write_config(path: Path, links: Path, log_dir: Path) -> Path:
 class RunningMonitor:
     """``monitor run`` in a process of its own (plain, off) or in a detached tmux pane (curses)."""
 
-    def __init__(self, display: str, config: Path, workdir: Path) -> None:
+    def __init__(
+        self, display: str, config: Path, workdir: Path, python: str = sys.executable
+    ) -> None:
         self.display = display
         self.stderr_path = workdir / "monitor.stderr"
-        command = monitor_command("run", "--config", str(config), "--display", display)
+        command = monitor_command(
+            "run", "--config", str(config), "--display", display, python=python
+        )
         self.proc: subprocess.Popen[bytes] | None = None
         self.tmux: list[str] | None = None
         if display == "curses":
@@ -282,10 +291,16 @@ def logged_summary(log_dir: Path) -> tuple[int, float, list[str]]:
     return points, last or 0.0, [name for (name,) in raised]
 
 
-def measure_live(display: str, seconds: float, workdir: Path) -> LiveCost:
-    """A fresh simulator and monitor; CPU over ``seconds`` after start-up, then a clean stop."""
+def measure_live(
+    display: str, seconds: float, workdir: Path, python: str = sys.executable, tag: str = ""
+) -> LiveCost:
+    """A fresh simulator and monitor; CPU over ``seconds`` after start-up, then a clean stop.
+
+    ``python`` runs the monitor (a baseline tree's own interpreter); the simulator is always
+    this tree's, so both trees read the same bytes. ``tag`` keeps runs' directories apart.
+    """
     result = LiveCost(display)
-    run_dir = workdir / f"live-{display}"
+    run_dir = workdir / f"live-{tag}{display}"
     links, log_dir = run_dir / "ports", run_dir / "log"
     log_dir.mkdir(parents=True)
     config = write_config(run_dir / "monitor.toml", links, log_dir)
@@ -295,7 +310,7 @@ def measure_live(display: str, seconds: float, workdir: Path) -> LiveCost:
     readers = 1 + len(soak_scenario().pumps)
     try:
         try:
-            monitor = RunningMonitor(display, config, run_dir)
+            monitor = RunningMonitor(display, config, run_dir, python)
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             result.note = f"could not start: {exc}"
             return result
@@ -699,6 +714,100 @@ def soak(until_s: float) -> Soak:
     )
 
 
+# --- 4. against a baseline tree -------------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An older checkout with its own venv: its ``monitor run`` is measured beside this one's."""
+
+    tree: Path
+    commit: str
+
+    @property
+    def python(self) -> str:
+        return str(self.tree / ".venv" / "bin" / "python")
+
+
+def git(*args: str, cwd: Path = REPOSITORY) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def prepare_baseline(rev: str | None, tree: Path | None) -> Baseline:
+    """The baseline tree: ``tree`` as it is, or ``rev`` checked out there (a detached worktree
+    of this repository, default under the temp directory) with a venv and the package
+    installed editable, its compiled core built. A tree made before is used again."""
+    if tree is None:
+        assert rev is not None
+        tree = Path(tempfile.gettempdir()) / f"bench-bedside-base-{rev}"
+    if not (tree / ".git").exists():
+        if rev is None:
+            raise SystemExit(f"--baseline-tree {tree}: not a checkout (give --baseline-rev too)")
+        progress(f"baseline: git worktree add --detach {tree} {rev}")
+        git("worktree", "add", "--detach", str(tree), rev)
+    commit = git("rev-parse", "HEAD", cwd=tree)
+    if rev is not None and commit != git("rev-parse", f"{rev}^{{commit}}"):
+        raise SystemExit(f"--baseline-tree {tree} is at {commit[:10]}, not {rev}")
+    baseline = Baseline(tree, commit)
+    if not Path(baseline.python).exists():
+        progress(f"baseline: a venv in {tree}/.venv, pip install -e (builds the compiled core)")
+        subprocess.run([sys.executable, "-m", "venv", str(tree / ".venv")], check=True)
+        subprocess.run([baseline.python, "-m", "pip", "install", "-q", "-e", str(tree)], check=True)
+    return baseline
+
+
+def cpu_s_per_stream_hour(cpu_pct: float) -> float:
+    """At 1x the stream runs with the wall clock: a share of a core is CPU s per stream s."""
+    return cpu_pct / 100.0 * 3600.0
+
+
+def comparison_rows(
+    rounds: list[dict[str, tuple[LiveCost, LiveCost]]], displays: list[str]
+) -> list[tuple[str, str, str, str]]:
+    """Per display: the baseline's and this tree's median CPU over the rounds, and new/base."""
+    rows = []
+    for display in displays:
+        base = [r[display][0].cpu_pct for r in rounds if display in r]
+        new = [r[display][1].cpu_pct for r in rounds if display in r]
+        b, n = float(np.nanmedian(base)), float(np.nanmedian(new))
+        rows.append(
+            (
+                f"display {display}",
+                f"{b:.2f}% ({cpu_s_per_stream_hour(b):.0f} s/h)",
+                f"{n:.2f}% ({cpu_s_per_stream_hour(n):.0f} s/h)",
+                f"{n / b:.2f}" if b > 0 else "-",
+            )
+        )
+    return rows
+
+
+def print_comparison(
+    baseline: Baseline, rounds: list[dict[str, tuple[LiveCost, LiveCost]]], displays: list[str]
+) -> None:
+    print(
+        f"monitor CPU against the baseline {baseline.commit[:10]} ({baseline.tree}), median of "
+        f"{len(rounds)} interleaved rounds (base, new per display), % of a core (CPU s per "
+        "stream hour):"
+    )
+    print()
+    print(f"| monitor run | baseline {baseline.commit[:7]} | this tree | new/base |")
+    print("|---|---|---|---|")
+    for row in comparison_rows(rounds, displays):
+        print("| " + " | ".join(row) + " |")
+    print()
+    for k, r in enumerate(rounds, start=1):
+        each = "; ".join(
+            f"{d} {b.cpu_pct:.2f} / {n.cpu_pct:.2f}"
+            + (f" ({b.note or n.note})" if b.note or n.note else "")
+            for d, (b, n) in r.items()
+        )
+        print(f"- round {k}, base / new %: {each}")
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -707,7 +816,7 @@ def verdict(ok: bool) -> str:
 
 
 def table_rows(
-    live: list[LiveCost], latency: Latency, soaked: Soak, soak_hours: float
+    live: list[LiveCost], latency: Latency | None, soaked: Soak | None, soak_hours: float
 ) -> list[tuple[str, str, str, str]]:
     rows: list[tuple[str, str, str, str]] = []
 
@@ -736,6 +845,8 @@ def table_rows(
     sims = [c.sim_cpu_pct for c in live if not math.isnan(c.sim_cpu_pct)]
     if sims:
         add("simulator CPU (feeds it; not the monitor)", f"{np.mean(sims):.2f}% of a core")
+    if latency is None or soaked is None:  # --cost-only
+        return rows
     n = len(latency.to_log)
     for label, values in (("log commit", latency.to_log), ("outputs (spy sink)", latency.to_sinks)):
         p99 = nearest_rank(values, 99)
@@ -789,7 +900,7 @@ def print_table(rows: list[tuple[str, str, str, str]]) -> None:
         print("| " + " | ".join(row) + " |")
 
 
-def print_notes(live: list[LiveCost], latency: Latency, soaked: Soak) -> None:
+def print_notes(live: list[LiveCost], latency: Latency | None, soaked: Soak | None) -> None:
     for c in live:
         extra = (
             f"; tmux server drawing it {c.terminal_cpu_pct:.2f}%"
@@ -803,6 +914,9 @@ def print_notes(live: list[LiveCost], latency: Latency, soaked: Soak) -> None:
             f"stream time {c.stream_s:.0f} s; alarms raised: {alarms}"
             + (f"; {c.note}" if c.note else "")
         )
+
+    if latency is None or soaked is None:  # --cost-only
+        return
 
     def spread(values: np.ndarray) -> str:
         return f"median {nearest_rank(values, 50):.2f}, p99 {nearest_rank(values, 99):.2f}"
@@ -854,7 +968,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--soak-h", type=float, default=24.0, help="simulated hours of soak (max 24)")
     p.add_argument("--no-curses", action="store_true", help="leave out the curses (tmux) row")
     p.add_argument("--quick", action="store_true", help="smoke test: 20 s, 30 s and 2 h")
+    p.add_argument(
+        "--baseline-rev",
+        metavar="REV",
+        help="also measure `monitor run` of this commit, interleaved with this tree's, and print "
+        "the ratio (its tree is made with git worktree add and a venv unless --baseline-tree "
+        "names one)",
+    )
+    p.add_argument(
+        "--baseline-tree",
+        type=Path,
+        metavar="PATH",
+        help="the baseline's checkout (with .venv, or made there from --baseline-rev)",
+    )
+    p.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds against a baseline (default 2)"
+    )
+    p.add_argument(
+        "--cost-only", action="store_true", help="only the cost rows: no alarm latency, no soak"
+    )
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.quick:
         args.live_s, args.latency_s, args.soak_h = 20.0, 30.0, 2.0
     args.soak_h = min(args.soak_h, 24.0)
@@ -879,31 +1014,60 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"ptys); CPU = utime+stime of the monitor's process over a {args.live_s:g} s window "
         f"opened {STARTUP_S:g} s after its launch; curses in a detached 120x40 tmux pane"
     )
-    print(
-        f"alarm latency: LiveMonitor in this process on ptys, simulator in a child process at 1x, "
-        f"a {CYCLE_S:g} s cycle of zeroing, disconnection, a silent pump and noise bytes; from "
-        "the moment the input item enters Bedside.take to record_entries returning (FULL sync, "
-        "log on this machine's disk) and to a spy output's deliver behind the real SinkFanout"
-    )
-    print(
-        f"soak: bench/soak-24h.toml to {args.soak_h:g} h through virtual_bench.run_scenario in a "
-        "fresh process, real BedsideLog (temp dir) and SinkFanout (terminal to /dev/null + spy)"
-    )
+    if not args.cost_only:
+        print(
+            "alarm latency: LiveMonitor in this process on ptys, simulator in a child process at "
+            f"1x, a {CYCLE_S:g} s cycle of zeroing, disconnection, a silent pump and noise bytes; "
+            "from the moment the input item enters Bedside.take to record_entries returning "
+            "(FULL sync, log on this machine's disk) and to a spy output's deliver behind the "
+            "real SinkFanout"
+        )
+        print(
+            f"soak: bench/soak-24h.toml to {args.soak_h:g} h through virtual_bench.run_scenario in "
+            "a fresh process, real BedsideLog (temp dir) and SinkFanout (terminal to /dev/null "
+            "+ spy)"
+        )
     print()
+    baseline = None
+    if args.baseline_rev or args.baseline_tree:
+        baseline = prepare_baseline(args.baseline_rev, args.baseline_tree)
+    latency: Latency | None = None
+    soaked: Soak | None = None
     with tempfile.TemporaryDirectory(prefix="bench-bedside-") as tmp:
         workdir = Path(tmp)
         live = []
-        for display in displays:
-            progress(f"monitor run --display {display}: {STARTUP_S + args.live_s:.0f} s")
-            live.append(measure_live(display, args.live_s, workdir))
-        progress(f"alarm latency: {CYCLE_LEAD_S + args.latency_s:.0f} s in real time")
-        latency = measure_latency(args.latency_s, workdir)
-    progress(f"soak: {args.soak_h:g} h of scenario as fast as possible")
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        soaked = pool.submit(soak, 3600.0 * args.soak_h).result()
+        rounds: list[dict[str, tuple[LiveCost, LiveCost]]] = []
+        for k in range(args.rounds if baseline is not None else 1):
+            pairs = {}
+            for display in displays:
+                base = None
+                if baseline is not None:
+                    progress(f"round {k + 1}, baseline {display}: {STARTUP_S + args.live_s:.0f} s")
+                    base = measure_live(display, args.live_s, workdir, baseline.python, f"base{k}-")
+                progress(f"monitor run --display {display}: {STARTUP_S + args.live_s:.0f} s")
+                new = measure_live(display, args.live_s, workdir, tag=f"{k}-")
+                if base is not None:
+                    pairs[display] = (base, new)
+                live.append(new)
+            rounds.append(pairs)
+        if baseline is not None:  # the table shows this tree's median round per display
+            live = [
+                sorted((r[d][1] for r in rounds), key=lambda c: c.cpu_pct)[(len(rounds) - 1) // 2]
+                for d in displays
+            ]
+        if not args.cost_only:
+            progress(f"alarm latency: {CYCLE_LEAD_S + args.latency_s:.0f} s in real time")
+            latency = measure_latency(args.latency_s, workdir)
+    if not args.cost_only:
+        progress(f"soak: {args.soak_h:g} h of scenario as fast as possible")
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            soaked = pool.submit(soak, 3600.0 * args.soak_h).result()
     print_table(table_rows(live, latency, soaked, args.soak_h))
     print()
     print_notes(live, latency, soaked)
+    if baseline is not None:
+        print()
+        print_comparison(baseline, rounds, displays)
     print(f"benchmark wall time: {time.perf_counter() - wall:.0f} s")
 
 

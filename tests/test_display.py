@@ -37,6 +37,7 @@ from monitor.screens.curses_screen import (
     terminal_can_show_curses,
     waveform_rows,
 )
+from monitor.screens.plain_screen import PlainScreen
 
 FS = 125.0
 PURE_PYTHON = os.environ.get(core.PURE_PYTHON_SWITCH, "") not in ("", "0")
@@ -312,9 +313,9 @@ class FakeWindow:
 def test_keys_become_commands_on_every_call_without_a_repaint():
     window = FakeWindow(keys=[ord("a"), ord("P"), ord("x"), ord("q")])
     screen = CursesScreen(window, {})
-    assert screen.show(bedside_view(), now=0.0) == ["acknowledge", "pause_audio", "quit"]
+    assert screen.show(bedside_view, now=0.0) == ["acknowledge", "pause_audio", "quit"]
     window.keys = [ord("a")]
-    assert screen.show(bedside_view(), now=0.05) == ["acknowledge"]
+    assert screen.show(bedside_view, now=0.05) == ["acknowledge"]
     assert window.paints == 1
 
 
@@ -322,16 +323,44 @@ def test_the_screen_repaints_at_most_five_times_a_second():
     window = FakeWindow()
     screen = CursesScreen(window, {})
     for turn in range(41):  # two seconds of the monitor's 50 ms loop
-        screen.show(bedside_view(), now=turn * 0.05)
+        screen.show(bedside_view, now=turn * 0.05)
     assert 9 <= window.paints <= 11
+
+
+def test_the_curses_screen_builds_the_view_only_for_the_turns_it_paints():
+    window = FakeWindow()
+    screen = CursesScreen(window, {})
+    built = []
+
+    def view() -> BedsideView:
+        built.append(1)
+        return bedside_view()
+
+    for turn in range(41):  # two seconds of the monitor's 50 ms loop
+        screen.show(view, now=turn * 0.05)
+    assert len(built) == window.paints < 41
+
+
+def test_the_plain_screen_builds_the_view_only_for_the_line_it_writes_each_second():
+    stream = io.StringIO()
+    screen = PlainScreen(stream)
+    built = []
+
+    def view() -> BedsideView:
+        built.append(1)
+        return bedside_view()
+
+    for turn in range(41):
+        assert screen.show(view, now=turn * 0.05) == []
+    assert len(built) == len(stream.getvalue().splitlines()) == 3  # at 0, 1 and 2 s
 
 
 def test_a_resize_repaints_everything_at_once_at_the_new_size():
     window = FakeWindow()
     screen = CursesScreen(window, {})
-    screen.show(bedside_view(), now=0.0)
+    screen.show(bedside_view, now=0.0)
     window.size, window.keys = (10, 20), [curses.KEY_RESIZE]
-    screen.show(bedside_view(), now=0.01)
+    screen.show(bedside_view, now=0.01)
     assert window.cleared == 1 and window.paints == 2
     assert all(row < 10 and col + len(text) <= 20 for row, col, text in window.writes)
 
@@ -339,7 +368,7 @@ def test_a_resize_repaints_everything_at_once_at_the_new_size():
 def test_a_write_curses_refuses_never_ends_the_monitor():
     window = FakeWindow()
     window.fail_writes = True
-    assert CursesScreen(window, {}).show(bedside_view(), now=0.0) == []
+    assert CursesScreen(window, {}).show(bedside_view, now=0.0) == []
 
 
 def test_the_alarm_stream_keeps_the_last_complete_lines_for_the_screen():
@@ -352,7 +381,7 @@ def test_the_alarm_stream_keeps_the_last_complete_lines_for_the_screen():
     assert tail.lines() == ["line 2", "line 3", "line 4"]
     assert tail.dropped == 2
     window = FakeWindow(size=(30, 100))
-    CursesScreen(window, {}, events=tail).show(bedside_view(), now=0.0)
+    CursesScreen(window, {}, events=tail).show(bedside_view, now=0.0)
     assert any(text == "line 4" for _, _, text in window.writes)
 
 

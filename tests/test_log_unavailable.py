@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from collections import namedtuple
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,9 @@ class RecordingScreen:
         self.monitor_ref = monitor_ref
         self.without_log: list[BedsideView] = []
 
-    def show(self, view: BedsideView, now: float) -> list[str]:
+    def show(self, view: Callable[[], BedsideView], now: float) -> list[str]:
         if self.monitor_ref[0].log is None:
-            self.without_log.append(view)
+            self.without_log.append(view())
         return []
 
 

@@ -83,6 +83,79 @@ def test_stopping_a_reader_cancels_its_read_on_a_silent_port() -> None:
         assert not reader.alive
 
 
+def test_a_read_gathers_what_follows_its_first_byte_into_one_hand_over() -> None:
+    """Two frames 0.2 s apart, inside one 2 s gathering: decoded and handed over together."""
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("transducer") as port:
+        reader = start_reader(port.path, inbox, batch_s=2.0)
+        try:
+            collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+            port.write(frames(0, 1))
+            time.sleep(0.2)  # the reader has its first byte and gathers
+            port.write(frames(1, 1))
+            items = collect(inbox, lambda items: len(decoded(items)) >= 2)
+        finally:
+            reader.stop()
+    (received,) = [i for i in items if isinstance(i, Received)]
+    assert [f.sequence for f in received.frames] == [0, 25]
+    assert received.n_bytes == len(frames(0, 2))
+
+
+def test_without_gathering_each_read_is_handed_over_at_once() -> None:
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("transducer") as port:
+        reader = start_reader(port.path, inbox, batch_s=0.0)
+        try:
+            collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+            port.write(frames(0, 1))
+            first = collect(inbox, lambda items: len(decoded(items)) >= 1)
+            port.write(frames(1, 1))
+            second = collect(inbox, lambda items: len(decoded(items)) >= 1)
+        finally:
+            reader.stop()
+    assert [f.sequence for f in decoded(first) + decoded(second)] == [0, 25]
+
+
+def test_gathered_reads_deliver_every_byte_in_order_however_it_arrives() -> None:
+    """Frames written in uneven pieces, with pauses and a burst larger than one read."""
+    rng = np.random.default_rng(17)
+    sent = frames(0, 400)
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("transducer") as port:
+        reader = start_reader(port.path, inbox)  # the default gathering
+        try:
+            collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+            at = 0
+            while at < len(sent):
+                size = 12_000 if at == 6000 else int(rng.integers(1, 300))
+                port.write(sent[at : at + size])
+                at += size
+                time.sleep(float(rng.choice([0.0, 0.005, 0.03, 0.06])))
+            items = collect(inbox, lambda items: len(decoded(items)) >= 400)
+        finally:
+            reader.stop()
+    assert [f.sequence for f in decoded(items)] == [25 * k for k in range(400)]
+    assert sum(i.n_bytes for i in items if isinstance(i, Received)) == len(sent)
+    assert port.bytes_dropped == 0
+
+
+def test_a_stop_ends_a_gathering_read_at_once() -> None:
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("transducer") as port:
+        reader = start_reader(port.path, inbox, batch_s=60.0)  # a gathering that would wait
+        collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+        port.write(frames(0, 1))
+        time.sleep(0.2)  # the reader has its first byte and gathers
+        reader.stop(timeout_s=10.0)
+        assert not reader.alive
+
+
+def test_a_negative_gathering_time_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="batch_s"):
+        PortReader(PortSettings("transducer", "loop://"), BinaryTransducerDecoder(), print,
+                   batch_s=-1.0)  # fmt: skip
+
+
 def test_a_reader_reads_socket_urls_through_pyserial() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     inbox: queue.Queue = queue.Queue()

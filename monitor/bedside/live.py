@@ -13,6 +13,7 @@ tried again (``LogOpener``) until it opens.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -48,7 +49,12 @@ from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
-from monitor.edge.serial_link import PortSettings, describe_port_error
+from monitor.edge.serial_link import (
+    DEFAULT_BATCH_S,
+    PortReader,
+    PortSettings,
+    describe_port_error,
+)
 from monitor.log.admission_file import read_admission
 from monitor.log.record import RecordBacklog
 from monitor.log.store import LogError, configured_log_directory
@@ -72,9 +78,14 @@ class StartupError(Exception):
 
 
 class Screen(Protocol):
-    """Where the bedside is shown: called on the loop's thread, often; returns key commands."""
+    """Where the bedside is shown: called on the loop's thread, often; returns key commands.
 
-    def show(self, view: BedsideView, now: float) -> list[str]: ...
+    ``view`` builds what is shown; a screen calls it only on the turns it draws (a few
+    a second at most), because building it on every turn of the loop cost more CPU than
+    the drawing itself.
+    """
+
+    def show(self, view: Callable[[], BedsideView], now: float) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -210,7 +221,11 @@ class RunResult:
 
 
 class LiveMonitor:
-    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread."""
+    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread.
+
+    ``read_batch_s``: how long each port's reader gathers bytes after the first
+    before handing them over (``serial_link.py``).
+    """
 
     def __init__(
         self,
@@ -222,6 +237,7 @@ class LiveMonitor:
         clock: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
         reload: threading.Event | None = None,
+        read_batch_s: float = DEFAULT_BATCH_S,
     ) -> None:
         self.config = config
         self.ports = Ports.from_config(config)
@@ -243,6 +259,7 @@ class LiveMonitor:
             max_gap_s=self.ports.max_gap_s,
             away_after_s=AWAY_S,
             clock=clock,
+            reader_factory=functools.partial(PortReader, batch_s=read_batch_s),
         )
         self._started = clock()
         self._network = network
@@ -381,6 +398,10 @@ class LiveMonitor:
         self.input.start()
         notify("READY=1", "STATUS=monitoring")
         reason, next_config = "stopped", None
+
+        def view() -> BedsideView:
+            return snapshot(self.bedside, self.waveform)
+
         try:
             while not self.stop_requested.is_set():
                 for item in self.input.poll(POLL_S):
@@ -400,7 +421,7 @@ class LiveMonitor:
                 while not self._requests.empty():
                     publish(self._requests.get()())
                 if screen is not None:
-                    for command in screen.show(snapshot(self.bedside, self.waveform), now):
+                    for command in screen.show(view, now):
                         self._command(command)
                 if watchdog is not None:
                     watchdog.maybe_ping(now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import threading
 import time
@@ -105,11 +106,12 @@ def _run_curses(station: CentralStation, args, stop: threading.Event, ends: floa
     from monitor.screens.curses_screen import TerminalUnavailable, curses_screen
 
     try:
+        board = functools.partial(view_of, station, args.stale_s)
         with curses_screen(picture=board_cells) as screen:
             while not stop.wait(TICK_S):
                 if ends is not None and time.monotonic() >= ends:
                     break
-                if "quit" in screen.show(view_of(station, args.stale_s), time.monotonic()):
+                if "quit" in screen.show(board, time.monotonic()):
                     break
     except TerminalUnavailable as exc:
         raise UsageError(f"{exc}; try --display plain") from None

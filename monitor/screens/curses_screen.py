@@ -326,7 +326,8 @@ class CursesScreen:
     def _bedside(self, view: BedsideView, rows: int, cols: int) -> list[Cell]:
         return layout(view, rows, cols, self.alarm_stream.lines(), self.notes.lines())
 
-    def show(self, view: Any, now: float) -> list[str]:
+    def show(self, view: Callable[[], Any], now: float) -> list[str]:
+        """Key commands since the last call; ``view()`` is built only when it is painted."""
         commands = []
         while (key := self._window.getch()) != -1:
             if key == curses.KEY_RESIZE:
@@ -336,7 +337,7 @@ class CursesScreen:
                 commands.append(KEYS[chr(key).lower()])
         if self._next_paint is None or now >= self._next_paint:
             self._next_paint = now + self._every_s
-            self._paint(view)
+            self._paint(view())
         return commands
 
     def _paint(self, view: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TextIO
 
 from monitor.bedside.view import BedsideView, plain_line
@@ -15,9 +16,10 @@ class PlainScreen:
         self._every_s = every_s
         self._next: float | None = None
 
-    def show(self, view: BedsideView, now: float) -> list[str]:
+    def show(self, view: Callable[[], BedsideView], now: float) -> list[str]:
+        """Builds the view (``view()``) only when a line is due."""
         if self._next is None or now >= self._next:
             self._next = now + self._every_s
-            self._stream.write(plain_line(view) + "\n")
+            self._stream.write(plain_line(view()) + "\n")
             self._stream.flush()
         return []
