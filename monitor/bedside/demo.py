@@ -86,7 +86,6 @@ def run_demo(
             demo_config(base, scenario, ports, log_dir),
             alarm_stream=alarm_stream,
             by="monitor demo",
-            read_batch_s=0.0,  # the simulator waits on the readers: gathering would slow it
         )
         simulator = threading.Thread(
             target=play,

@@ -13,7 +13,6 @@ tried again (``LogOpener``) until it opens.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -49,12 +48,7 @@ from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
-from monitor.edge.serial_link import (
-    DEFAULT_BATCH_S,
-    PortReader,
-    PortSettings,
-    describe_port_error,
-)
+from monitor.edge.serial_link import PortSettings, describe_port_error
 from monitor.log.admission_file import read_admission
 from monitor.log.record import RecordBacklog
 from monitor.log.store import LogError, configured_log_directory
@@ -221,11 +215,7 @@ class RunResult:
 
 
 class LiveMonitor:
-    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread.
-
-    ``read_batch_s``: how long each port's reader gathers bytes after the first
-    before handing them over (``serial_link.py``).
-    """
+    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread."""
 
     def __init__(
         self,
@@ -237,7 +227,6 @@ class LiveMonitor:
         clock: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
         reload: threading.Event | None = None,
-        read_batch_s: float = DEFAULT_BATCH_S,
     ) -> None:
         self.config = config
         self.ports = Ports.from_config(config)
@@ -259,7 +248,6 @@ class LiveMonitor:
             max_gap_s=self.ports.max_gap_s,
             away_after_s=AWAY_S,
             clock=clock,
-            reader_factory=functools.partial(PortReader, batch_s=read_batch_s),
         )
         self._started = clock()
         self._network = network

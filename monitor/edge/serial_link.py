@@ -5,17 +5,8 @@ pty path from the simulator, ``socket://host:port`` and ``loop://`` all
 work unchanged. Whatever happens to the port (unplugged, never there, no
 permission, a bug in a decoder), the thread reports it as a ``LinkEvent``
 and tries again with a growing back-off; it never dies silently. Decoded
-frames are handed over at once with the monotonic time they were read, so
+frames are handed over at once with the monotonic time they arrived, so
 nothing already decoded is lost when the port goes away a moment later.
-
-A read gathers for ``batch_s`` after its first byte before it decodes: a
-1000 Hz transducer sends a frame every 25 ms, and waking the reader and the
-monitor's loop for each one was most of a running bedside's CPU. At 40 ms a
-reader wakes half as often (two frames a read), and no byte reaches the
-clinical logic more than 40 ms later than it would have (alarm timing is on
-the stream clock, the samples' own; only annunciation waits, well under the
-100 ms that matter). When a full read (``READ_SIZE``) already waits, nothing
-is waited for, so a reader never falls behind a fast or flooded line.
 """
 
 from __future__ import annotations
@@ -40,7 +31,6 @@ log = logging.getLogger(__name__)
 # socket:// port notices a stop; short timeouts cost wake-ups: 20 a second at 50 ms.
 DEFAULT_READ_TIMEOUT_S = 1.0
 DEFAULT_BACKOFF_S = (0.2, 5.0)
-DEFAULT_BATCH_S = 0.04  # after a first byte, what follows it this long is read with it
 READ_SIZE = 4096
 
 
@@ -99,10 +89,8 @@ class PortReader:
     """Owns one port on a daemon thread and delivers ``Received`` and ``LinkEvent`` items.
 
     ``deliver`` is called from the reader thread; it must be thread-safe
-    (a ``queue.Queue.put`` is). ``batch_s`` is how long a read gathers after
-    its first byte (0: hand over at once, for a simulator that waits on the
-    reader). ``open_port`` is ``serial.serial_for_url`` unless a test
-    substitutes its own.
+    (a ``queue.Queue.put`` is). ``open_port`` is ``serial.serial_for_url``
+    unless a test substitutes its own.
     """
 
     def __init__(
@@ -113,14 +101,10 @@ class PortReader:
         *,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
         backoff_s: tuple[float, float] = DEFAULT_BACKOFF_S,
-        batch_s: float = DEFAULT_BATCH_S,
         clock: Callable[[], float] = time.monotonic,
         open_port: Callable[..., Any] = serial.serial_for_url,
     ) -> None:
-        if not batch_s >= 0.0:
-            raise ValueError(f"batch_s must be 0 or more seconds, got {batch_s!r}")
         self.settings = settings
-        self._batch_s = batch_s
         self.decoder = decoder
         self._deliver = deliver
         self._read_timeout_s = read_timeout_s
@@ -215,33 +199,14 @@ class PortReader:
             data = port.read(1)  # waits up to the timeout for a first byte
             if not data:
                 continue
-            data += self._gather(port, READ_SIZE - 1)
+            waiting = port.in_waiting
+            if waiting:  # and takes the rest of what came with it in the same read
+                data += port.read(min(waiting, READ_SIZE))
             mono = self._clock()
             frames = self.decoder.feed(data)
             self._deliver(
                 Received(self.settings.role, frames, self.decoder.take_problems(), len(data), mono)
             )
-
-    def _gather(self, port: Any, room: int) -> bytes:
-        """What follows a first byte, up to ``room`` bytes: what waits, and what comes within
-        ``batch_s`` unless a full read already waits. A stop ends the gathering at once.
-
-        ``in_waiting`` is asked again after each read: some ports (pyserial's
-        ``socket://``) only ever say whether a byte waits, not how many.
-        """
-        waiting = port.in_waiting
-        if waiting < room and self._batch_s > 0.0:
-            if self._stop.wait(self._batch_s):
-                return b""  # stopping: the port is about to close
-            waiting = port.in_waiting
-        gathered = bytearray()
-        while waiting and len(gathered) < room:
-            chunk = port.read(min(waiting, room - len(gathered)))
-            if not chunk:  # the read was cancelled
-                break
-            gathered += chunk
-            waiting = port.in_waiting
-        return bytes(gathered)
 
 
 def _close_quietly(port: Any) -> None:
