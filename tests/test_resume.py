@@ -52,6 +52,22 @@ def bedside_run(directory: Path, start_s: float, until_s: float, scenario=SCENAR
     return log.boot, run
 
 
+def admit_new_patient(directory: Path, at_s: float) -> None:
+    """``monitor patient new`` between two monitor runs, at scenario time ``at_s``."""
+    log = BedsideLog(
+        LogSettings.from_config(CONFIG, directory), software="test", config_hash="x",
+        clocks=ScenarioClock(at_s).log_clocks(),
+    )  # fmt: skip
+    log.new_admission(70.0, by="test")
+    log.close()
+
+
+def copy_log(source: Path, target: Path) -> Path:
+    for f in source.iterdir():
+        shutil.copy2(f, target / f.name)
+    return target
+
+
 @pytest.fixture(scope="module")
 def uninterrupted() -> TimelineEntry:
     return confirmed(run_scenario(SCENARIO, SETTINGS, DRUGS, until_s=UNTIL_S).timeline)
@@ -67,9 +83,7 @@ def first_half(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def log_dir(first_half, tmp_path) -> Path:
-    for f in first_half.iterdir():
-        shutil.copy2(f, tmp_path / f.name)
-    return tmp_path
+    return copy_log(first_half, tmp_path)
 
 
 def test_an_episode_that_began_before_a_restart_keeps_its_true_start(log_dir, uninterrupted):
@@ -94,12 +108,7 @@ def test_a_gap_longer_than_the_bridge_discards_the_pending_episode(log_dir, unin
 
 
 def test_a_new_patient_is_not_resumed(log_dir):
-    log = BedsideLog(
-        LogSettings.from_config(CONFIG, log_dir), software="test", config_hash="x",
-        clocks=ScenarioClock(STOP_S).log_clocks(),
-    )  # fmt: skip
-    log.new_admission(70.0, by="test")
-    log.close()
+    admit_new_patient(log_dir, STOP_S)
 
     boot, run = bedside_run(log_dir, STOP_S, STOP_S + 120.0)
 
@@ -129,8 +138,7 @@ def alarm_rows(directory: Path) -> list[tuple]:
 
 
 def test_a_standing_alarm_goes_on_after_every_restart_as_the_same_alarm(alarms_standing, tmp_path):
-    for f in alarms_standing.iterdir():
-        shutil.copy2(f, tmp_path / f.name)
+    copy_log(alarms_standing, tmp_path)
     runs = [
         bedside_run(tmp_path, start_s, start_s + 100.0)[1]
         for start_s in (ALARMS_STANDING_S, ALARMS_STANDING_S + 100.0, ALARMS_STANDING_S + 200.0)
@@ -153,8 +161,7 @@ def test_a_standing_alarm_goes_on_after_every_restart_as_the_same_alarm(alarms_s
 def test_an_alarm_carried_into_a_boot_that_stopped_before_finding_it_is_carried_again(
     alarms_standing, tmp_path
 ):
-    for f in alarms_standing.iterdir():
-        shutil.copy2(f, tmp_path / f.name)
+    copy_log(alarms_standing, tmp_path)
     short = bedside_run(tmp_path, ALARMS_STANDING_S, ALARMS_STANDING_S + 10.0)[1]
     assert not [e for e in short.timeline if e.name == "hypotension"]  # its MAP not judged yet
 
@@ -169,8 +176,7 @@ def test_a_standing_alarm_whose_cause_is_gone_after_the_restart_is_cleared_not_l
     alarms_standing, tmp_path
 ):
     """The restarted monitor finds a MAP of 72 mmHg: hypotension is over, unseen."""
-    for f in alarms_standing.iterdir():
-        shutil.copy2(f, tmp_path / f.name)
+    copy_log(alarms_standing, tmp_path)
     recovered = load_scenario("responsive-norepinephrine")
     boot, run = bedside_run(tmp_path, 3600.0, 3700.0, scenario=recovered)
 
@@ -186,14 +192,8 @@ def test_a_standing_alarm_whose_cause_is_gone_after_the_restart_is_cleared_not_l
 
 
 def test_the_alarms_of_an_earlier_patient_end_when_the_next_boot_starts(alarms_standing, tmp_path):
-    for f in alarms_standing.iterdir():
-        shutil.copy2(f, tmp_path / f.name)
-    log = BedsideLog(
-        LogSettings.from_config(CONFIG, tmp_path), software="test", config_hash="x",
-        clocks=ScenarioClock(ALARMS_STANDING_S).log_clocks(),
-    )  # fmt: skip
-    log.new_admission(70.0, by="test")
-    log.close()
+    copy_log(alarms_standing, tmp_path)
+    admit_new_patient(tmp_path, ALARMS_STANDING_S)
 
     _, run = bedside_run(tmp_path, ALARMS_STANDING_S, ALARMS_STANDING_S + 5.0)
 
