@@ -1,4 +1,7 @@
-"""The clean-beat MAP window: its incremental medians are the full numpy computation, to the bit."""
+"""The clean-beat MAP window: its incremental medians are the full numpy computation, to the bit.
+
+Every behaviour holds for the compiled window and its pure-Python twin alike.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.clinical.map_window import MapEstimate, MapWindow
+from monitor._map_window import MapWindow as CompiledMapWindow
+from monitor.clinical import map_window
+from monitor.clinical.map_window import MapEstimate, ReferenceMapWindow
+from monitor.core import pure_python_requested
 from monitor.core.beat_types import BEAT_DTYPE
 
 FS = 125.0
 FIELDS = tuple(MapEstimate.__dataclass_fields__)
 
 
-class ReferenceMapWindow:
+class FullMediansWindow:
     """The window as it was computed before it was incremental: two full medians per estimate."""
 
     def __init__(self, fs: float, window_s: float, min_coverage: float) -> None:
@@ -50,6 +56,11 @@ class ReferenceMapWindow:
         return MapEstimate(
             t_s, *medians, coverage, artifact_s / self.window_s, len(every_map), n_clean, naive
         )
+
+
+@pytest.fixture(params=[CompiledMapWindow, ReferenceMapWindow], ids=["compiled", "reference"])
+def MapWindow(request):
+    return request.param
 
 
 def bitwise(estimate: MapEstimate) -> tuple[str, ...]:
@@ -96,8 +107,8 @@ def random_session(seed: int, steps: int = 1500):
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_incremental_estimates_equal_the_full_numpy_medians(seed):
-    window, reference = MapWindow(FS, 60.0, 0.5), ReferenceMapWindow(FS, 60.0, 0.5)
+def test_incremental_estimates_equal_the_full_numpy_medians(MapWindow, seed):
+    window, reference = MapWindow(FS, 60.0, 0.5), FullMediansWindow(FS, 60.0, 0.5)
     compared = 0
     for kind, what in random_session(seed):
         if kind == "beat":
@@ -114,8 +125,9 @@ def test_incremental_estimates_equal_the_full_numpy_medians(seed):
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.sampled_from([60.0, 61.0, 62.5, 64.0, math.nan]), min_size=1, max_size=40))
-def test_medians_of_any_values_equal_numpy_including_nan_and_even_counts(maps):
-    window, reference = MapWindow(FS, 1000.0, 0.01), ReferenceMapWindow(FS, 1000.0, 0.01)
+@pytest.mark.parametrize("MapWindow", [CompiledMapWindow, ReferenceMapWindow])
+def test_medians_of_any_values_equal_numpy_including_nan_and_even_counts(MapWindow, maps):
+    window, reference = MapWindow(FS, 1000.0, 0.01), FullMediansWindow(FS, 1000.0, 0.01)
     beats = [
         beat(i * 100, (i + 1) * 100, (m, m + 40, m - 20, 70.0), True) for i, m in enumerate(maps)
     ]
@@ -125,7 +137,7 @@ def test_medians_of_any_values_equal_numpy_including_nan_and_even_counts(maps):
     assert bitwise(window.estimate(t)) == bitwise(reference.estimate(t))
 
 
-def test_a_nan_map_in_a_clean_beat_makes_the_median_nan_and_is_not_counted_as_a_beat():
+def test_a_nan_map_in_a_clean_beat_makes_the_median_nan_and_is_not_counted_as_a_beat(MapWindow):
     window = MapWindow(FS, 60.0, 0.01)
     window.add(
         [beat(0, 100, (70.0, 110, 50, 75), True), beat(100, 200, (math.nan, 110, 50, 75), True)]
@@ -135,13 +147,13 @@ def test_a_nan_map_in_a_clean_beat_makes_the_median_nan_and_is_not_counted_as_a_
     assert est.beats == 1 and est.clean_beats == 2 and est.naive_map_mmhg == 70.0
 
 
-def test_an_even_count_median_is_the_mean_of_the_two_middle_values():
+def test_an_even_count_median_is_the_mean_of_the_two_middle_values(MapWindow):
     window = MapWindow(FS, 60.0, 0.01)
     window.add([beat(0, 100, (0.1, 1, 1, 1), True), beat(100, 200, (0.2, 1, 1, 1), True)])
     assert window.estimate(200 / FS).map_mmhg == (0.1 + 0.2) / 2 == float(np.median([0.1, 0.2]))
 
 
-def test_configure_changes_the_window_and_keeps_the_beats_it_holds():
+def test_configure_changes_the_window_and_keeps_the_beats_it_holds(MapWindow):
     window = MapWindow(FS, 60.0, 0.5)
     window.add([beat(i * 125, (i + 1) * 125, (60.0 + i, 100, 40, 60), True) for i in range(60)])
     assert window.estimate(60.0).clean_beats == 60
@@ -152,6 +164,35 @@ def test_configure_changes_the_window_and_keeps_the_beats_it_holds():
 
 
 @pytest.mark.parametrize("window_s, coverage", [(0.0, 0.5), (60.0, 0.0), (60.0, 1.5)])
-def test_configure_refuses_an_empty_window_or_a_coverage_outside_0_1(window_s, coverage):
+def test_configure_refuses_an_empty_window_or_a_coverage_outside_0_1(MapWindow, window_s, coverage):
     with pytest.raises(ValueError, match="window_s must be positive"):
         MapWindow(FS, 60.0, 0.5).configure(window_s, coverage)
+
+
+@pytest.mark.parametrize("beats_in_window", [7, 8, 9, 127, 128, 129, 300, 1000])
+def test_coverage_is_summed_as_numpy_sums_beyond_its_pairwise_block(MapWindow, beats_in_window):
+    """numpy adds eight partial sums, and halves arrays longer than 128: so must the window."""
+    rng = np.random.default_rng(beats_in_window)
+    lengths = rng.integers(20, 90, size=beats_in_window + 5)
+    ends = np.cumsum(lengths)
+    window_s = float(ends[-1] - ends[4]) / FS + 0.3  # the oldest beat only partly inside
+    window, reference = MapWindow(FS, window_s, 0.5), FullMediansWindow(FS, window_s, 0.5)
+    beats = [
+        beat(int(end - length), int(end), (70.0, 110.0, 50.0, 80.0), bool(rng.random() < 0.7))
+        for end, length in zip(ends, lengths, strict=True)
+    ]
+    window.add(beats)
+    reference.add(beats)
+    last_end_s = float(ends[-1]) / FS
+    assert window.estimate(last_end_s).beats >= beats_in_window
+    for t in (last_end_s, last_end_s + 0.37, last_end_s + 1.1):
+        assert bitwise(window.estimate(t)) == bitwise(reference.estimate(t))
+
+
+def test_the_monitor_runs_the_compiled_window_unless_told_otherwise():
+    if pure_python_requested():
+        assert map_window.IMPLEMENTATION == "pure-python"
+        assert map_window.MapWindow is ReferenceMapWindow
+    else:
+        assert map_window.IMPLEMENTATION == "compiled"
+        assert map_window.MapWindow is CompiledMapWindow

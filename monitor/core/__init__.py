@@ -38,8 +38,13 @@ def _load_compiled() -> tuple[type | None, str | None]:
     return compiled, None
 
 
+def pure_python_requested() -> bool:
+    """Whether the environment asks for the pure-Python references instead of compiled kernels."""
+    return os.environ.get(PURE_PYTHON_SWITCH, "") not in ("", "0")
+
+
 _compiled, _compiled_error = _load_compiled()
-_pure_requested = os.environ.get(PURE_PYTHON_SWITCH, "") not in ("", "0")
+_pure_requested = pure_python_requested()
 
 if _compiled is not None and not _pure_requested:
     BeatDetector = _compiled
