@@ -386,3 +386,40 @@ def test_until_every_configured_pump_port_has_reported_nee_is_unknown_not_zero()
     assert nee.reading(1.0).unknown_because == ("pump2: no report yet",)
     nee.port_heard("pump2")  # its channels may all be idle: then 0 is a known 0
     assert nee.reading(2.0).value == pytest.approx(channel(nee.reading(2.0)).nee)
+
+
+# ------------------------------------------------- a reading between inputs is the same
+def test_readings_taken_every_second_agree_with_a_tracker_asked_only_once() -> None:
+    """Monitoring reads NEE at every beat and second; whatever it reuses between inputs,
+    each reading is the one a tracker fed the same inputs and asked only then gives."""
+    vasopressin = report("VASO", 0.4, "U/mL", 6.0, pump="P2")
+    inputs = {
+        0: lambda n: feed(n, 0.0, norepinephrine()),
+        5: lambda n: feed(n, 5.0, vasopressin),
+        60: lambda n: feed(n, 60.0, norepinephrine(PumpState.PAUSED)),
+        61: lambda n: n.await_port("pump3"),
+        90: lambda n: n.port_heard("pump3"),
+        120: lambda n: n.set_weight(100.0),
+        200: lambda n: n.pump_silent("P2"),
+        230: lambda n: n.pump_heard("P2"),
+        400: lambda n: n.forget_pump("P2"),  # the hold of P1 (paused at 60 s) ran out at 360 s
+        500: lambda n: feed(n, 500.0, norepinephrine(rate_ml_h=12.0)),
+    }
+    watched = tracker()
+    for t in range(600):
+        if t in inputs:
+            inputs[t](watched)
+        once = tracker()
+        for step in sorted(s for s in inputs if s <= t):
+            inputs[step](once)
+        assert watched.reading(float(t)) == once.reading(float(t)), f"at {t} s"
+        assert watched.reading(float(t)).explain() == once.reading(float(t)).explain()
+
+
+def test_a_changed_hold_time_is_read_at_once() -> None:
+    nee = tracker()
+    feed(nee, 0.0, norepinephrine())
+    feed(nee, 10.0, norepinephrine(PumpState.PAUSED))
+    assert channel(nee.reading(20.0)).state is ChannelState.HELD
+    nee.paused_hold_s = 5.0
+    assert channel(nee.reading(20.0)).state is ChannelState.STOPPED

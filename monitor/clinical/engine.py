@@ -404,7 +404,7 @@ class ClinicalEngine:
         """Which alarm conditions hold now, each with its message and evidence."""
         s, d = self.settings.alarms, self.settings.detector
         t, est, nee, det = obs.t_s, obs.map, obs.nee, self.detector
-        evidence = det.evidence(obs)
+        evidence: dict[str, Any] = {}  # built for the first condition that holds, or never
         zeroing = bool(self._status & TransducerStatus.ZEROING)
         fault = bool(self._status & TransducerStatus.FAULT)
         flat = self._core_kind() is EventKind.FLAT_NEAR_ZERO
@@ -412,6 +412,8 @@ class ClinicalEngine:
         c: dict[str, Condition] = {}
 
         def hold(name: str, message: str, extra: Mapping[str, Any] | None = None) -> None:
+            if not evidence:
+                evidence.update(det.evidence(obs))
             c[name] = Condition(True, message, {**evidence, **(extra or {})})
 
         if det.refractory:

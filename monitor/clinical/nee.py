@@ -23,6 +23,7 @@ recovery go in, a ``NeeReading`` for any time comes out.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -114,6 +115,11 @@ class NeeReading:
 
     def explain(self) -> str:
         """E.g. ``0.31 ug/kg/min (norepinephrine 0.21 + vasopressin 0.04 U/min)``."""
+        return self._explained
+
+    @functools.cached_property
+    def _explained(self) -> str:
+        """Once per reading: an evaluation's evidence and messages each quote it."""
         parts = [
             f"{c.label} {_number(c.dose)}"
             + ("" if c.dose_unit == NEE_UNIT else f" {c.dose_unit}")
@@ -158,9 +164,12 @@ class NeeTracker:
         self._channels: dict[tuple[str, int], _Channel] = {}
         self._silent: set[str] = set()
         self._awaiting: set[str] = set()  # configured pump ports not heard from yet
+        self._inputs = 0  # counts every change of the channels, silences or awaited ports
+        self._last: tuple[tuple[object, ...], NeeReading] | None = None  # see ``reading``
 
     def observe(self, t_s: float, report: PumpReport, drug: Drug | None) -> None:
         """A channel's report, stamped with stream time on arrival."""
+        self._inputs += 1
         key = (report.pump_id, report.channel)
         previous = self._channels.get(key)
         if previous is not None and previous.report.drug_code != report.drug_code:
@@ -179,26 +188,32 @@ class NeeTracker:
         Without this, the first seconds after a start would read a known 0
         (no channel yet) for a patient who may be on high-dose vasopressors.
         """
+        self._inputs += 1
         self._awaiting = set(roles)
 
     def await_port(self, role: str) -> None:
         """A pump port added (or moved) by a reload: NEE is not known until it reports."""
+        self._inputs += 1
         self._awaiting.add(role)
 
     def forget_pump(self, pump: str) -> None:
         """A pump whose port was removed by a reload: its channels are no longer counted."""
+        self._inputs += 1
         self._silent.discard(pump)
         for key in [key for key in self._channels if key[0] == pump]:
             del self._channels[key]
 
     def port_heard(self, role: str) -> None:
+        self._inputs += 1
         self._awaiting.discard(role)
 
     def pump_silent(self, pump: str) -> None:
         """The serial edge declared ``pump`` lost: its channels' doses are no longer known."""
+        self._inputs += 1
         self._silent.add(pump)
 
     def pump_heard(self, pump: str) -> None:
+        self._inputs += 1
         self._silent.discard(pump)
 
     def set_weight(self, weight_kg: float | None) -> None:
@@ -215,7 +230,31 @@ class NeeTracker:
         return min(ends, default=None)
 
     def reading(self, t_s: float) -> NeeReading:
-        """NEE at stream time ``t_s`` (at or after every input so far)."""
+        """NEE at stream time ``t_s`` (at or after every input so far).
+
+        Between inputs only a hold running out changes a reading, so the last
+        one is reused, at the new time, while its inputs, the weight, the hold
+        time and which holds still run are the same: monitoring evaluates
+        every beat and second, and pump reports are far rarer.
+        """
+        key = (
+            self._inputs,
+            self.weight_kg,
+            self.paused_hold_s,
+            tuple(
+                t_s < c.stopped_since_s + self.paused_hold_s
+                for c in self._channels.values()
+                if c.stopped_since_s is not None
+            ),
+        )
+        if self._last is not None and self._last[0] == key:
+            last = self._last[1]
+            return NeeReading(t_s, last.value, last.channels, last.unknown_because)
+        reading = self._reading(t_s)
+        self._last = (key, reading)
+        return reading
+
+    def _reading(self, t_s: float) -> NeeReading:
         channels = tuple(self._channel_dose(t_s, c) for _, c in sorted(self._channels.items()))
         unknown = tuple(f"{role}: no report yet" for role in sorted(self._awaiting)) + tuple(
             f"{c.pump}/{c.channel} {c.label}: {c.detail}"
