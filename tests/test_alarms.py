@@ -533,3 +533,29 @@ def test_every_raise_has_an_id_of_its_own_and_keeps_it_until_cleared():
     (second,) = update(alarms, T0 + 3.0, "refractory")
     assert first.alarm_id == acknowledged.alarm_id == cleared.alarm_id == "run-1"
     assert second.alarm_id == "run-2"
+
+
+# ---------------------------------------------------- words worked out only when read
+def test_a_conditions_words_given_as_a_function_are_worked_out_only_when_read() -> None:
+    """A standing condition is re-stated at every evaluation; its words cost only when a
+    change is logged or the alarm is shown, and then once."""
+    calls: list[float] = []
+
+    def words_at(t_s: float) -> Condition:
+        return Condition(True, lambda: calls.append(t_s) or f"MAP low at {t_s:g} s")
+
+    alarms = manager()
+    for k in range(int(DELAY_S)):
+        alarms.update(T0 + k, {"hypotension": words_at(T0 + k)})
+    assert calls == []  # pending: nothing said yet
+    (raised,) = alarms.update(T0 + DELAY_S, {"hypotension": words_at(T0 + DELAY_S)})
+    assert raised.message == f"MAP low at {T0 + DELAY_S:g} s" and len(calls) == 1
+    for k in range(1, 30):
+        alarms.update(T0 + DELAY_S + k, {"hypotension": words_at(T0 + DELAY_S + k)})
+    assert len(calls) == 1  # standing: re-stated, not worked out
+    (alarm,) = alarms.annunciation(T0 + DELAY_S + 29).alarms
+    assert alarm.message == f"MAP low at {T0 + DELAY_S + 29:g} s"  # the latest words
+    alarms.annunciation(T0 + DELAY_S + 29)
+    assert len(calls) == 2
+    (cleared,) = alarms.update(T0 + DELAY_S + 30, {})
+    assert cleared.transition is Transition.CLEARED and cleared.message == alarm.message

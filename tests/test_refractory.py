@@ -600,3 +600,20 @@ def test_a_confirmed_episode_is_explained_while_artifacts_hide_the_map() -> None
     later = T0 + SUSTAIN_S + 30.0
     text = det.explain(State.REFRACTORY, observe(later, None, HIGH_NEE))
     assert text.startswith("Refractory hypotension: MAP unknown (too few clean beats in 60 s)")
+
+
+# ---------------------------------------------------------------- words read later
+def test_a_sentence_asked_for_now_and_read_later_says_what_it_said_now() -> None:
+    """An alarm's words may be read long after the moment they describe (a latched alarm,
+    a display): they must not pick up what the detector learned since."""
+    det = RefractoryDetector(SETTINGS)
+    hold(det, T0, T0 + 20 * 60.0, LOW_MAP, HIGH_NEE)
+    moment = observe(T0 + 20 * 60.0, LOW_MAP, HIGH_NEE)
+    det.update(moment)
+    words = det.explainer(State.HYPOTENSIVE, moment)
+    said_now = det.explain(State.HYPOTENSIVE, moment)
+    assert "refractory in 10 min" in said_now
+    hold(det, T0 + 21 * 60.0, T0 + SUSTAIN_S + 5 * 60.0, LOW_MAP, HIGH_NEE)  # confirmed since
+    det.update(observe(T0 + SUSTAIN_S + 6 * 60.0, CLEAR_MAP, LOW_NEE))
+    assert det.phase is Phase.CONFIRMED
+    assert words() == said_now

@@ -26,7 +26,7 @@ what the sinks render. All times are stream time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,12 +53,18 @@ class AlarmSpec:
         return self.priority is Priority.HIGH and self.category is Category.PHYSIOLOGICAL
 
 
+#: An alarm's words, or a function that gives them when they are first read: a standing
+#: condition is re-stated at every evaluation, and its words are read only for a change
+#: or a display. The function must give the same words whenever it is called.
+Words = str | Callable[[], str]
+
+
 @dataclass(frozen=True)
 class Condition:
     """Whether an alarm condition holds now, and the words and evidence if it does."""
 
     active: bool
-    message: str = ""
+    message: Words = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -73,7 +79,7 @@ class _Alarm:
     raised_s: float | None = None  # shown since
     condition_active: bool = False
     acknowledged: bool = False
-    message: str = ""
+    words: Words = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
     alarm_id: str = ""  # of the raised alarm, or of the carried one awaiting its condition
     carried: CarriedAlarm | None = None  # from before a restart, not yet found again
@@ -148,7 +154,7 @@ class AlarmManager:
         for name, a in self._alarms.items():
             c = conditions.get(name, INACTIVE)
             if c.active:
-                a.message, a.evidence = c.message, c.evidence
+                a.words, a.evidence = c.message, c.evidence
                 if not a.condition_active:
                     a.condition_active = True
                     if a.raised_s is None:
@@ -204,7 +210,7 @@ class AlarmManager:
             elif a.raised_s is not None:
                 out.append(self._drop_carried(t_s, a, f"alarm {a.alarm_id} of this run stands"))
             elif not c.condition_active and a.spec.latching:
-                a.message = c.message
+                a.words = c.message
                 out.append(self._resume(t_s, a))
         return out
 
@@ -287,7 +293,7 @@ class AlarmManager:
                     a.spec.name,
                     a.priority,
                     a.spec.category,
-                    a.message,
+                    _message(a),
                     raised_s,
                     a.condition_active,
                     a.acknowledged,
@@ -325,7 +331,14 @@ class AlarmManager:
             a.priority,
             a.spec.category,
             transition,
-            a.message,
+            _message(a),
             evidence,
             a.alarm_id,
         )
+
+
+def _message(a: _Alarm) -> str:
+    """The alarm's words, worked out at most once."""
+    if not isinstance(a.words, str):
+        a.words = a.words()
+    return a.words

@@ -30,7 +30,7 @@ from monitor.clinical.alarm_types import (
     Priority,
     Transition,
 )
-from monitor.clinical.alarms import AlarmManager, AlarmSpec, Condition
+from monitor.clinical.alarms import AlarmManager, AlarmSpec, Condition, Words
 from monitor.clinical.map_window import MapEstimate, MapWindow
 from monitor.clinical.nee import ChannelState, NeeReading, NeeTracker
 from monitor.clinical.refractory import (
@@ -411,13 +411,13 @@ class ClinicalEngine:
         comm_lost = self._transducer_role in self._lost_ports
         c: dict[str, Condition] = {}
 
-        def hold(name: str, message: str, extra: Mapping[str, Any] | None = None) -> None:
+        def hold(name: str, message: Words, extra: Mapping[str, Any] | None = None) -> None:
             if not evidence:
                 evidence.update(det.evidence(obs))
             c[name] = Condition(True, message, {**evidence, **(extra or {})})
 
         if det.refractory:
-            hold("refractory_hypotension", det.explain(State.REFRACTORY, obs))
+            hold("refractory_hypotension", det.explainer(State.REFRACTORY, obs))
         if est.map_mmhg is not None:
             where = f"MAP {est.map_mmhg:.0f} mmHg (median, {d.map_window_s:.0f} s)"
             if est.map_mmhg < s.map_critical_mmhg:
@@ -425,7 +425,7 @@ class ClinicalEngine:
             if det.state is State.HYPOTENSIVE or (
                 det.state is State.REFRACTORY and est.map_mmhg < d.map_target_mmhg
             ):
-                hold("hypotension", det.explain(State.HYPOTENSIVE, obs))
+                hold("hypotension", det.explainer(State.HYPOTENSIVE, obs))
         if obs.no_pulse:
             level = self._core_condition[1] if self._core_condition else math.nan
             hold(

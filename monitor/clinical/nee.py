@@ -115,32 +115,35 @@ class NeeReading:
 
     def explain(self) -> str:
         """E.g. ``0.31 ug/kg/min (norepinephrine 0.21 + vasopressin 0.04 U/min)``."""
-        return self._explained
+        return _explanation(self.value, self.channels, self.unknown_because)
 
-    @functools.cached_property
-    def _explained(self) -> str:
-        """Once per reading: an evaluation's evidence and messages each quote it."""
-        parts = [
-            f"{c.label} {_number(c.dose)}"
-            + ("" if c.dose_unit == NEE_UNIT else f" {c.dose_unit}")
-            + (f" ({c.state.value})" if c.state is not ChannelState.RUNNING else "")
-            for c in self.channels
-            if c.counted
-        ]
-        total = "unknown" if self.value is None else f"{self.value:.2f} {NEE_UNIT}"
-        text = f"{total} ({' + '.join(parts)})" if parts else total
-        also = [
-            f"{c.label} {_number(c.dose)} {c.dose_unit}".rstrip()
-            for c in self.channels
-            if not c.counted
-            and c.drug is not None
-            and c.state in (ChannelState.RUNNING, ChannelState.HELD)
-        ]
-        if also:
-            text += f"; also running, not summed: {', '.join(also)}"
-        if self.unknown_because:
-            text += f"; unknown: {'; '.join(self.unknown_because)}"
-        return text
+
+@functools.lru_cache(maxsize=16)
+def _explanation(
+    value: float | None, channels: tuple[ChannelDose, ...], unknown_because: tuple[str, ...]
+) -> str:
+    """Remembered: every evaluation's evidence and messages quote the same few doses."""
+    parts = [
+        f"{c.label} {_number(c.dose)}"
+        + ("" if c.dose_unit == NEE_UNIT else f" {c.dose_unit}")
+        + (f" ({c.state.value})" if c.state is not ChannelState.RUNNING else "")
+        for c in channels
+        if c.counted
+    ]
+    total = "unknown" if value is None else f"{value:.2f} {NEE_UNIT}"
+    text = f"{total} ({' + '.join(parts)})" if parts else total
+    also = [
+        f"{c.label} {_number(c.dose)} {c.dose_unit}".rstrip()
+        for c in channels
+        if not c.counted
+        and c.drug is not None
+        and c.state in (ChannelState.RUNNING, ChannelState.HELD)
+    ]
+    if also:
+        text += f"; also running, not summed: {', '.join(also)}"
+    if unknown_because:
+        text += f"; unknown: {'; '.join(unknown_because)}"
+    return text
 
 
 def _number(value: float | None) -> str:

@@ -24,6 +24,8 @@ give the same timeline live and in ``monitor analyze``.
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,56 +273,84 @@ class RefractoryDetector:
             "episode_start_s": self.episode_start_s,
         }
 
-    def _map_text(self, est: MapEstimate) -> str:
-        """Whole mmHg, unless rounding would land on the target and hide which side it is.
-
-        An open episode outlives a stretch of artifacts, so MAP may be unknown here.
-        """
-        value, target = est.map_mmhg, self.settings.map_target_mmhg
-        if value is None:
-            return f"MAP unknown (too few clean beats in {self.settings.map_window_s:.0f} s)"
-        shown = f"{value:.1f}" if round(value) == round(target) else f"{value:.0f}"
-        return f"MAP {shown} mmHg (median, {self.settings.map_window_s:.0f} s)"
-
     def _criteria_text(self, obs: Observation) -> str:
-        est = obs.map
-        return f"{self._map_text(est)}, NEE {obs.nee.explain()}"
+        return f"{_map_text(self.settings, obs.map)}, NEE {obs.nee.explain()}"
 
     def explain(self, state: State, obs: Observation) -> str:
         """The sentence a clinician reads next to the state."""
-        s, t, est, nee = self.settings, obs.t_s, obs.map, obs.nee
-        target = f"{s.map_target_mmhg:.0f}"
-        second = nee.second_line_running
-        also = f"; second-line already running: {', '.join(second)}" if second else ""
-        if state is State.NO_PULSE:
-            return "No pulse at a physiological pressure: check the patient"
-        if state is State.INSUFFICIENT_SIGNAL:
-            return (
-                f"Insufficient signal: clean beats cover {100 * est.clean_coverage:.0f}% of the "
-                f"last {s.map_window_s:.0f} s ({100 * s.map_min_coverage:.0f}% needed), "
-                f"artifacts {100 * est.artifact_coverage:.0f}%"
+        return self.explainer(state, obs)()
+
+    def explainer(self, state: State, obs: Observation) -> Callable[[], str]:
+        """``explain``, worked out only when called, and the same whenever that is.
+
+        A standing alarm is re-stated at every evaluation and read far less
+        often; what the sentence needs of the detector is taken now.
+        """
+        return functools.partial(
+            _sentence,
+            self.settings,
+            state,
+            obs,
+            self.phase,
+            self.episode_start_s,
+            self._below_since,
+        )
+
+
+def _map_text(s: DetectorSettings, est: MapEstimate) -> str:
+    """Whole mmHg, unless rounding would land on the target and hide which side it is.
+
+    An open episode outlives a stretch of artifacts, so MAP may be unknown here.
+    """
+    value, target = est.map_mmhg, s.map_target_mmhg
+    if value is None:
+        return f"MAP unknown (too few clean beats in {s.map_window_s:.0f} s)"
+    shown = f"{value:.1f}" if round(value) == round(target) else f"{value:.0f}"
+    return f"MAP {shown} mmHg (median, {s.map_window_s:.0f} s)"
+
+
+def _sentence(
+    s: DetectorSettings,
+    state: State,
+    obs: Observation,
+    phase: Phase,
+    episode_start_s: float | None,
+    below_since: float | None,
+) -> str:
+    """The sentence a clinician reads next to ``state``, from the detector's values at ``obs``."""
+    t, est, nee = obs.t_s, obs.map, obs.nee
+    target = f"{s.map_target_mmhg:.0f}"
+    second = nee.second_line_running
+    also = f"; second-line already running: {', '.join(second)}" if second else ""
+    if state is State.NO_PULSE:
+        return "No pulse at a physiological pressure: check the patient"
+    if state is State.INSUFFICIENT_SIGNAL:
+        return (
+            f"Insufficient signal: clean beats cover {100 * est.clean_coverage:.0f}% of the "
+            f"last {s.map_window_s:.0f} s ({100 * s.map_min_coverage:.0f}% needed), "
+            f"artifacts {100 * est.artifact_coverage:.0f}%"
+        )
+    if state is State.REFRACTORY:
+        held = t - (episode_start_s if episode_start_s is not None else t)
+        return (
+            f"Refractory hypotension: {_map_text(s, est)} for {_minutes(held)} while NEE "
+            f"{nee.explain()}{also}"
+        )
+    if state is State.HYPOTENSIVE:
+        below = t - (below_since if below_since is not None else t)
+        text = f"Hypotension: {_map_text(s, est)} below {target} for {_minutes(below)}"
+        text += f"; NEE {nee.explain()}{also}"
+        if phase is Phase.PENDING and episode_start_s is not None:
+            left = s.sustain_s - (t - episode_start_s)
+            text += (
+                f"; NEE above {s.nee_threshold:g} {NEE_UNIT} with MAP below target for "
+                f"{_minutes(t - episode_start_s)}: refractory in {_minutes(left)} "
+                "if this lasts"
             )
-        if state is State.REFRACTORY:
-            held = t - (self.episode_start_s if self.episode_start_s is not None else t)
-            return (
-                f"Refractory hypotension: {self._map_text(est)} for {_minutes(held)} while NEE "
-                f"{nee.explain()}{also}"
-            )
-        if state is State.HYPOTENSIVE:
-            below = t - (self._below_since if self._below_since is not None else t)
-            text = f"Hypotension: {self._map_text(est)} below {target} for {_minutes(below)}"
-            text += f"; NEE {nee.explain()}{also}"
-            if self.phase is Phase.PENDING and self.episode_start_s is not None:
-                left = s.sustain_s - (t - self.episode_start_s)
-                text += (
-                    f"; NEE above {s.nee_threshold:g} {NEE_UNIT} with MAP below target for "
-                    f"{_minutes(t - self.episode_start_s)}: refractory in {_minutes(left)} "
-                    "if this lasts"
-                )
-            return text
-        if state is State.VASOPRESSOR_DEPENDENT:
-            return f"{self._map_text(est)} at or above {target} on NEE {nee.explain()}{also}"
-        return f"{self._map_text(est)} at or above {target}, no vasopressor"
+        return text
+    if state is State.VASOPRESSOR_DEPENDENT:
+        return f"{_map_text(s, est)} at or above {target} on NEE {nee.explain()}{also}"
+    return f"{_map_text(s, est)} at or above {target}, no vasopressor"
 
 
 def _minutes(seconds: float) -> str:
