@@ -131,9 +131,10 @@ class AlarmManager:
         """The next moment something changes with no new input: a delay, pause or escalation."""
         times = []
         for a in self._alarms.values():
-            if a.pending_since is not None and a.raised_s is None:
-                times.append(a.pending_since + a.spec.delay_s)
-            if (escalation_s := self._escalation_s(a)) is not None:
+            if a.raised_s is None:
+                if a.pending_since is not None:
+                    times.append(a.pending_since + a.spec.delay_s)
+            elif (escalation_s := self._escalation_s(a)) is not None:
                 times.append(escalation_s)
             if a.carried is not None:
                 times.append(a.carried_until_s)
@@ -152,6 +153,13 @@ class AlarmManager:
         """Apply the conditions holding at ``t_s`` (names not given are inactive)."""
         out: list[AlarmTransition] = []
         for name, a in self._alarms.items():
+            if not (
+                name in conditions
+                or a.condition_active
+                or a.raised_s is not None
+                or a.carried is not None
+            ):
+                continue  # quiet and staying quiet: most alarms, most of the time
             c = conditions.get(name, INACTIVE)
             if c.active:
                 a.words, a.evidence = c.message, c.evidence

@@ -336,8 +336,9 @@ class ClinicalEngine:
         return out
 
     def _next_due(self) -> float:
-        now = self.now_s
-        times = [
+        """The next tick, or an earlier deadline after now: the first moment to evaluate."""
+        now, due = self.now_s, self._next_tick
+        for t in (
             self.detector.next_deadline(),
             self.alarms.next_deadline(),
             self.nee.next_change_after(now),
@@ -347,8 +348,10 @@ class ClinicalEngine:
             None
             if self._no_pulse_since is None
             else self._no_pulse_since + self.settings.alarms.no_pulse_delay_s,
-        ]
-        return min([self._next_tick] + [t for t in times if t is not None and t > now])
+        ):
+            if t is not None and now < t < due:
+                due = t
+        return due
 
     # --------------------------------------------------------- evaluation
     def _core_event(self, row: np.void) -> None:
