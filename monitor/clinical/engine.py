@@ -117,7 +117,8 @@ class ClinicalEngine:
         self.now_s = 0.0
         self._next_tick = EVALUATE_EVERY_S
         self._core_condition: tuple[EventKind, float] | None = None  # kind, level
-        self._status = TransducerStatus(0)
+        self._zeroing = False  # the front end's status bits, as booleans: read at every
+        self._fault = False  # evaluation, changed only by a status event
         self._zeroing_ended_s = -math.inf
         self._no_pulse_since: float | None = None  # the core's no-pulse stretch, not zeroing
         self._lost_ports: set[str] = set()
@@ -261,9 +262,10 @@ class ClinicalEngine:
             self.nee.pump_heard(event.detail["pump"])
         elif kind is DeviceEventKind.TRANSDUCER_STATUS:
             status = TransducerStatus(event.detail["status"])
-            if self._status & TransducerStatus.ZEROING and not status & TransducerStatus.ZEROING:
+            zeroing = bool(status & TransducerStatus.ZEROING)
+            if self._zeroing and not zeroing:
                 self._zeroing_ended_s = self.now_s
-            self._status = status
+            self._zeroing, self._fault = zeroing, bool(status & TransducerStatus.FAULT)
         elif kind is DeviceEventKind.DECODE_ERRORS:
             self._decode_errors.append((self.now_s, sum(event.detail.values())))
         elif kind is DeviceEventKind.TRANSDUCER_RESTART:
@@ -281,6 +283,8 @@ class ClinicalEngine:
         A lost port counts every pump known on it; a port still delivering
         counts only its pumps that went quiet.
         """
+        if not self._silent_pumps and self._lost_ports <= {self._transducer_role}:
+            return []  # the usual case, asked at every evaluation
         lost = []
         ports = (self._lost_ports - {self._transducer_role}) | {
             self._pump_ports[p] for p in self._silent_pumps if p in self._pump_ports
@@ -393,7 +397,7 @@ class ClinicalEngine:
         disconnection (a level rising before the first beat is found) pass
         without reading as a pulseless patient.
         """
-        if self._core_kind() is not EventKind.NO_PULSE or self._status & TransducerStatus.ZEROING:
+        if self._core_kind() is not EventKind.NO_PULSE or self._zeroing:
             self._no_pulse_since = None
             return False
         if self._no_pulse_since is None:
@@ -408,8 +412,7 @@ class ClinicalEngine:
         s, d = self.settings.alarms, self.settings.detector
         t, est, nee, det = obs.t_s, obs.map, obs.nee, self.detector
         evidence: dict[str, Any] = {}  # built for the first condition that holds, or never
-        zeroing = bool(self._status & TransducerStatus.ZEROING)
-        fault = bool(self._status & TransducerStatus.FAULT)
+        zeroing, fault = self._zeroing, self._fault
         flat = self._core_kind() is EventKind.FLAT_NEAR_ZERO
         comm_lost = self._transducer_role in self._lost_ports
         c: dict[str, Condition] = {}

@@ -23,10 +23,9 @@ recovery go in, a ``NeeReading`` for any time comes out.
 from __future__ import annotations
 
 import enum
-import functools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devices.infusion import CONCENTRATION_UNITS, DOSE_UNITS, UnitError, dose_from_rate
 from devices.readings import PumpReport, PumpState
@@ -86,6 +85,7 @@ class NeeReading:
     value: float | None
     channels: tuple[ChannelDose, ...]
     unknown_because: tuple[str, ...]
+    text: str = field(default="", compare=False, repr=False)  # explain(), if already known
 
     @property
     def known(self) -> bool:
@@ -115,14 +115,12 @@ class NeeReading:
 
     def explain(self) -> str:
         """E.g. ``0.31 ug/kg/min (norepinephrine 0.21 + vasopressin 0.04 U/min)``."""
-        return _explanation(self.value, self.channels, self.unknown_because)
+        return self.text or _explanation(self.value, self.channels, self.unknown_because)
 
 
-@functools.lru_cache(maxsize=16)
 def _explanation(
     value: float | None, channels: tuple[ChannelDose, ...], unknown_because: tuple[str, ...]
 ) -> str:
-    """Remembered: every evaluation's evidence and messages quote the same few doses."""
     parts = [
         f"{c.label} {_number(c.dose)}"
         + ("" if c.dose_unit == NEE_UNIT else f" {c.dose_unit}")
@@ -252,7 +250,7 @@ class NeeTracker:
         )
         if self._last is not None and self._last[0] == key:
             last = self._last[1]
-            return NeeReading(t_s, last.value, last.channels, last.unknown_because)
+            return NeeReading(t_s, last.value, last.channels, last.unknown_because, last.text)
         reading = self._reading(t_s)
         self._last = (key, reading)
         return reading
@@ -265,7 +263,9 @@ class NeeTracker:
             if c.counted and c.nee is None
         )
         value = None if unknown else sum(c.nee for c in channels if c.nee is not None)
-        return NeeReading(t_s, value, channels, unknown)
+        # worked out once: the reading is reused until an input changes, and every
+        # evaluation's evidence and messages quote it
+        return NeeReading(t_s, value, channels, unknown, _explanation(value, channels, unknown))
 
     # --------------------------------------------------------------- helpers
     def _dose(self, report: PumpReport, drug: Drug) -> tuple[float | None, ChannelState, str]:

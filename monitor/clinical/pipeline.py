@@ -42,7 +42,7 @@ class MonitorPipeline:
         if isinstance(item, SampleBlock):
             output = self.beat_stream.push(item)
             self.beats_seen += len(output.beats)
-            self.clean_beats += int(output.beats["clean"].sum())
+            self.clean_beats += int(np.count_nonzero(output.beats["clean"]))
             if self.on_beats is not None and len(output.beats):
                 self.on_beats(output.beats)
             return self.engine.beats(output) + self.engine.advance(item.end / self.fs)
