@@ -34,16 +34,33 @@ class FakeClock:
         return self.t
 
 
+class PortStub:
+    """The transducer's reader, as far as the input asks it: how many bytes wait in the port."""
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def unread(self) -> int:
+        return self.bench.unread
+
+
 class Bench:
     """A DeviceInput whose readers are replaced by direct deliveries."""
 
     def __init__(self, comm_loss_s: float = 10.0, away_after_s: float | None = None) -> None:
         self.clock = FakeClock()
         self.deliver = {}
+        self.unread = 0  # bytes waiting in the transducer's port, not read yet
 
         def factory(settings, decoder, deliver):
             self.deliver[settings.role] = deliver
-            return None
+            return PortStub(self) if settings.role == "transducer" else None
 
         self.input = DeviceInput(
             (PortSettings("transducer", "/dev/ttyT"), BinaryTransducerDecoder()),
@@ -226,3 +243,23 @@ def test_a_stall_of_the_monitors_own_loop_is_not_the_transducers_silence() -> No
     items = bench.frames(frame(25), at=1.55)
     assert not [b for b in blocks(items) if b.missing]
     assert bench.input.now(1.6) == pytest.approx(0.2)
+
+
+def test_bytes_waiting_in_the_port_are_no_silence_while_the_port_gives_frames() -> None:
+    bench = Bench()
+    bench.frames(frame(0), at=0.1)
+    bench.unread = 120  # the reader rests or fell behind; two frames wait in the port
+    bench.clock.t = 3.0
+    assert bench.input.now(3.0) == pytest.approx(0.1)
+
+
+def test_a_port_that_gives_only_noise_is_silent_however_many_bytes_wait() -> None:
+    bench = Bench(comm_loss_s=5.0)
+    bench.frames(frame(0), at=0.1)
+    bench.unread = 4096  # a flood: the port is never empty
+    items = []
+    for k in range(1, 8):
+        items += bench.frames(at=float(k), n_bytes=20_000)  # and nothing in it decodes
+    assert bench.input.now(7.0) == pytest.approx(7.0, abs=0.6)
+    lost = events(items, DeviceEventKind.COMM_LOST)
+    assert "transducer" in [e.role for e in lost]

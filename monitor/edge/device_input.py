@@ -51,19 +51,34 @@ from monitor.edge.handover import (
     Tally,
 )
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind, InputItem, PumpObservation
-from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
+from monitor.edge.serial_link import (
+    READ_SIZE,
+    LinkEvent,
+    LinkEventKind,
+    PortReader,
+    PortSettings,
+    Received,
+)
 from monitor.edge.stream_clock import DEFAULT_COMM_LOSS_S, StreamClock
 
 DEFAULT_MAX_GAP_S = 5.0  # the configuration's ports.max_gap_s
 SUMMARY_INTERVAL_S = 1.0  # at most one decode-error summary per port this often
 DEFAULT_BUDGET_FRAMES = 200  # frames one poll hands on: 5 s of a 1000 Hz transducer
+# Bytes since the last valid frame beyond which bytes waiting in the port no longer hold
+# the stream clock: a 1000 Hz stream brings a frame every 66 bytes, so two full reads
+# without one are a flood or a wrong baud rate, and its silence is real (comm loss).
+NOISE_AFTER_BYTES = 2 * READ_SIZE
 MAX_FILL_BLOCK = 1 << 16  # missing samples per block: 512 KiB of NaN, shared by every fill
 _NAN = np.full(MAX_FILL_BLOCK, math.nan)
 _NAN.flags.writeable = False
 
 
 class Reader(Protocol):
-    """A port's reader as ``DeviceInput`` drives it: ``PortReader``, or the virtual bench's."""
+    """A port's reader as ``DeviceInput`` drives it: ``PortReader``, or the virtual bench's.
+
+    One that has an ``unread()`` (bytes waiting in its port) is asked it, so
+    that a reader behind its port is not taken for a silent transducer.
+    """
 
     def start(self) -> None: ...
 
@@ -253,8 +268,10 @@ class DeviceInput:
             return False  # nothing to tell apart: no need to ask the port
         if self._handover.waiting(self.transducer_role):
             return True
-        reader = self._readers[self.transducer_role]
-        return isinstance(reader, PortReader) and reader.unread() > 0
+        if self._links[self.transducer_role].bytes_since_frame > NOISE_AFTER_BYTES:
+            return False  # what the port gave lately was noise: what waits in it is too
+        unread = getattr(self._readers[self.transducer_role], "unread", None)
+        return unread is not None and unread() > 0
 
     def _look(self, mono: float) -> None:
         """The loop looks now; a gap since its last look beyond ``away_after_s`` was a stall."""

@@ -30,6 +30,7 @@ loop is bounded too.
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections import Counter, deque
 from collections.abc import Collection
@@ -97,12 +98,16 @@ class Handover:
         self._waiting = dict.fromkeys(roles, 0)  # frames waiting, per port
         self._open: dict[str, Dropped] = {}  # the marker still counting, per port
         self._tallies = {r: Tally() for r in roles}
+        self._tallied: set[str] = set()  # ports whose tally has something since the last take
         self._bytes = dict.fromkeys(roles, 0)  # every byte handed over, per port
-        self._ready = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        # One token each time the queue stops being empty: the loop waits on it in C
+        # (a Condition's wait builds and discards a lock in Python at every arrival).
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
 
     def add_role(self, role: str) -> None:
         """A port added while running (a reload): same limits as the other pump ports."""
-        with self._ready:
+        with self._lock:
             self._limits.setdefault(role, self._max_sentences)
             self._waiting.setdefault(role, 0)
             self._tallies.setdefault(role, Tally())
@@ -110,14 +115,14 @@ class Handover:
 
     def put(self, item: LinkEvent | Received) -> None:
         """Called on a reader's thread; never blocks for long, never grows without bound."""
-        with self._ready:
-            queued = len(self._queue)
+        with self._lock:
+            was_empty = not self._queue
             if isinstance(item, LinkEvent):
                 self._queue.append(item)
             else:
                 self._received(item)
-            if len(self._queue) > queued:  # garbage alone does not wake the loop
-                self._ready.notify()
+            if was_empty and self._queue:  # garbage alone does not wake the loop
+                self._wake.put(None)
 
     def _received(self, item: Received) -> None:
         role = item.role
@@ -127,8 +132,11 @@ class Handover:
             for problem in item.problems:
                 tally.problems[problem.kind] += problem.n
                 tally.examples.setdefault(problem.kind, problem.detail)
+            self._tallied.add(role)
         if not item.frames:
             self._tallies[role].bytes_without_frames += item.n_bytes
+            if item.n_bytes:
+                self._tallied.add(role)
             return
         n = len(item.frames)
         if self._waiting[role] + n <= self._limits[role]:
@@ -151,9 +159,15 @@ class Handover:
 
         Waits up to ``timeout_s`` for something to arrive when nothing waits.
         """
-        with self._ready:
-            if not self._queue and timeout_s > 0:
-                self._ready.wait(timeout_s)
+        if timeout_s > 0:
+            with self._lock:
+                empty = not self._queue
+            if empty:
+                try:
+                    self._wake.get(timeout=timeout_s)
+                except queue.Empty:
+                    pass
+        with self._lock:
             arrivals: list[Arrival] = []
             frames = 0
             while self._queue and (not arrivals or frames < budget):
@@ -164,25 +178,27 @@ class Handover:
                 elif isinstance(item, Dropped) and self._open.get(item.role) is item:
                     del self._open[item.role]  # handed over: its counts are final
                 arrivals.append(item)
-            tallies = {
-                r: t for r, t in self._tallies.items() if t.problems or t.bytes_without_frames
-            }
-            for role in tallies:
+            tallies = {role: self._tallies[role] for role in self._tallied}
+            for role in self._tallied:
                 self._tallies[role] = Tally()
+            self._tallied.clear()
+            if not self._queue:  # a token from arrivals just taken would wake the next wait
+                while not self._wake.empty():
+                    self._wake.get_nowait()
             return arrivals, tallies
 
     def waiting(self, role: str) -> int:
         """Frames from ``role`` handed over and not yet taken."""
-        with self._ready:
+        with self._lock:
             return self._waiting[role]
 
     def bytes_in(self) -> dict[str, int]:
         """Every byte the readers have handed over so far, per port (kept, dropped or garbage)."""
-        with self._ready:
+        with self._lock:
             return dict(self._bytes)
 
     def backlog(self, now_mono: float) -> Backlog:
         """How far behind the loop is."""
-        with self._ready:
+        with self._lock:
             oldest = now_mono - self._queue[0].mono if self._queue else 0.0
             return Backlog(len(self._queue), sum(self._waiting.values()), oldest)
