@@ -83,6 +83,45 @@ def test_stopping_a_reader_cancels_its_read_on_a_silent_port() -> None:
         assert not reader.alive
 
 
+def test_after_a_read_that_took_all_that_waited_the_reader_rests_so_frames_come_together() -> None:
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("transducer") as port:
+        reader = start_reader(port.path, inbox, gather_s=1.0)
+        try:
+            collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+            port.write(frames(0, 1))
+            first = collect(inbox, lambda items: len(decoded(items)) >= 1)
+            for k in range(1, 4):  # three frames while the reader rests
+                port.write(frames(k, 1))
+                time.sleep(0.05)
+            rest = collect(inbox, lambda items: len(decoded(items)) >= 3)
+        finally:
+            reader.stop()
+    together = [i for i in rest if isinstance(i, Received) and i.frames]
+    assert [[f.sequence for f in i.frames] for i in together] == [[25, 50, 75]]
+    assert [f.sequence for f in decoded(first)] == [0]
+
+
+def test_a_stop_ends_a_readers_rest_at_once() -> None:
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("transducer") as port:
+        reader = start_reader(port.path, inbox, gather_s=60.0)  # a rest that would wait
+        collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+        port.write(frames(0, 1))
+        collect(inbox, lambda items: len(decoded(items)) >= 1)
+        started = time.monotonic()
+        reader.stop(timeout_s=10.0)
+        assert not reader.alive
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_negative_rest_between_reads_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="rest between reads"):
+        PortReader(
+            PortSettings("transducer", "/dev/null"), BinaryTransducerDecoder(), print, gather_s=-0.1
+        )
+
+
 def test_a_reader_reads_socket_urls_through_pyserial() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     inbox: queue.Queue = queue.Queue()

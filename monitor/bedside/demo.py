@@ -86,6 +86,7 @@ def run_demo(
             demo_config(base, scenario, ports, log_dir),
             alarm_stream=alarm_stream,
             by="monitor demo",
+            read_gather_s=0.0,  # the simulator waits on the readers: resting would slow it
         )
         simulator = threading.Thread(
             target=play,

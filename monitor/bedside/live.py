@@ -13,6 +13,7 @@ tried again (``LogOpener``) until it opens.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -48,7 +49,12 @@ from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
-from monitor.edge.serial_link import PortSettings, describe_port_error
+from monitor.edge.serial_link import (
+    DEFAULT_GATHER_S,
+    PortReader,
+    PortSettings,
+    describe_port_error,
+)
 from monitor.log.admission_file import read_admission
 from monitor.log.record import RecordBacklog
 from monitor.log.store import LogError, configured_log_directory
@@ -215,7 +221,11 @@ class RunResult:
 
 
 class LiveMonitor:
-    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread."""
+    """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread.
+
+    ``read_gather_s``: how long a port's reader rests after a read that took
+    all that waited (``serial_link.DEFAULT_GATHER_S``).
+    """
 
     def __init__(
         self,
@@ -227,6 +237,7 @@ class LiveMonitor:
         clock: Callable[[], float] = time.monotonic,
         stop: threading.Event | None = None,
         reload: threading.Event | None = None,
+        read_gather_s: float = DEFAULT_GATHER_S,
     ) -> None:
         self.config = config
         self.ports = Ports.from_config(config)
@@ -248,6 +259,7 @@ class LiveMonitor:
             max_gap_s=self.ports.max_gap_s,
             away_after_s=AWAY_S,
             clock=clock,
+            reader_factory=functools.partial(PortReader, gather_s=read_gather_s),
         )
         self._started = clock()
         self._network = network

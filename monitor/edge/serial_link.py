@@ -114,6 +114,8 @@ class PortReader:
         clock: Callable[[], float] = time.monotonic,
         open_port: Callable[..., Any] = serial.serial_for_url,
     ) -> None:
+        if not gather_s >= 0.0:
+            raise ValueError(f"a reader's rest between reads must be 0 s or more, got {gather_s!r}")
         self.settings = settings
         self.decoder = decoder
         self._deliver = deliver
@@ -246,8 +248,8 @@ class PortReader:
                     "(device disconnected or multiple access on port?)"
                 )
             self._hand_over(data)
-            if len(data) < READ_SIZE:  # all that waited was read: let the next frames gather
-                self._stop.wait(self._gather_s)  # a stop ends the rest at once
+            if len(data) < READ_SIZE and self._gather_s:  # it took all that waited: rest
+                self._stop.wait(self._gather_s)  # (a stop ends the rest at once)
 
     def _hand_over(self, data: bytes) -> None:
         mono = self._clock()
