@@ -14,7 +14,16 @@ import serial
 
 from devices.protocols.transducer import BinaryTransducerDecoder, encode_frame
 from devices.simulation.virtual_ports import VirtualPort
-from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
+from monitor.edge.serial_link import (
+    READ_SIZE,
+    REST_BYTES,
+    LinkEvent,
+    LinkEventKind,
+    PortReader,
+    PortSettings,
+    Received,
+    rest_after_read,
+)
 
 FAST_RETRY = (0.05, 0.2)
 
@@ -89,6 +98,7 @@ def test_after_a_read_that_took_all_that_waited_the_reader_rests_so_frames_come_
         reader = start_reader(port.path, inbox, gather_s=1.0)
         try:
             collect(inbox, lambda items: LinkEventKind.CONNECTED in kinds(items))
+            time.sleep(0.5)  # a quiet port, then one frame: a slow device, a full rest
             port.write(frames(0, 1))
             first = collect(inbox, lambda items: len(decoded(items)) >= 1)
             for k in range(1, 4):  # three frames while the reader rests
@@ -100,6 +110,22 @@ def test_after_a_read_that_took_all_that_waited_the_reader_rests_so_frames_come_
     together = [i for i in rest if isinstance(i, Received) and i.frames]
     assert [[f.sequence for f in i.frames] for i in together] == [[25, 50, 75]]
     assert [f.sequence for f in decoded(first)] == [0]
+
+
+def test_a_read_that_filled_the_buffer_is_followed_by_the_next_at_once() -> None:
+    assert rest_after_read(READ_SIZE, 0.5, longest_s=0.1) == 0.0
+
+
+def test_a_slow_device_gets_the_longest_rest() -> None:
+    # 40 frames a second of 98 bytes: 100 ms brings about 400 bytes, well within REST_BYTES
+    assert rest_after_read(4 * 98, 0.1, longest_s=0.1) == 0.1
+
+
+def test_a_fast_device_rests_only_as_long_as_rest_bytes_take_to_come() -> None:
+    # a 125 Hz record replayed at 100x: 3.6 KB came in the last 50 ms, 1 KB comes in 14 ms
+    rest = rest_after_read(3600, 0.05, longest_s=0.1)
+    assert rest == pytest.approx(0.05 * REST_BYTES / 3600)
+    assert rest < 0.1
 
 
 def test_a_stop_ends_a_readers_rest_at_once() -> None:

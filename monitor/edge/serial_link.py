@@ -33,12 +33,16 @@ log = logging.getLogger(__name__)
 # socket:// port notices a stop; short timeouts cost wake-ups: 20 a second at 50 ms.
 DEFAULT_READ_TIMEOUT_S = 1.0
 # After a read of a device file that did not fill the buffer (it took all that waited),
-# the reader rests this long before the next, so what arrives meanwhile comes in one
-# read: at 40 frames a second, one wake-up of the reader and one of the loop per two
-# frames instead of per frame, and wake-ups are most of the bedside's CPU. Bytes resting
-# in the port are not silence (DeviceInput asks the port), 50 ms is far inside every
-# clinical delay, and a full read goes on at once, so a flood is read at full speed.
-DEFAULT_GATHER_S = 0.05
+# the reader rests before the next, so what arrives meanwhile comes in one read: at 40
+# frames a second, one wake-up of the reader and one of the loop per four frames instead
+# of per frame, and wake-ups are most of the bedside's CPU. Bytes resting in the port are
+# not silence (DeviceInput asks the port), 100 ms is far inside every clinical delay and
+# finer than any screen paints (5 a second), and a full read goes on at once.
+DEFAULT_GATHER_S = 0.1
+# A rest never lets more than this arrive, at the rate the last read saw: a quarter of
+# the 4 KB a Linux tty's line discipline holds for its reader (a pty holds 16 KB), so a
+# fast device (a replay at 100x, a high baud rate) is read sooner instead of overrunning.
+REST_BYTES = 1024
 DEFAULT_BACKOFF_S = (0.2, 5.0)
 READ_SIZE = 4096
 
@@ -92,6 +96,16 @@ def describe_port_error(settings: PortSettings, exc: BaseException) -> str:
     if isinstance(exc, ValueError):
         return f"{where}: invalid settings: {exc} (baud rate {settings.baudrate})"
     return f"{where}: {exc}"
+
+
+def rest_after_read(read_bytes: int, since_last_read_s: float, longest_s: float) -> float:
+    """How long a reader rests after a read of ``read_bytes`` that came ``since_last_read_s``
+    after the one before: ``longest_s``, shortened so that at the rate those bytes came no
+    more than ``REST_BYTES`` arrive meanwhile, and no rest at all after a full read (more waits).
+    """
+    if read_bytes >= READ_SIZE or read_bytes <= 0:
+        return 0.0
+    return max(0.0, min(longest_s, REST_BYTES * since_last_read_s / read_bytes))
 
 
 class PortReader:
@@ -218,7 +232,7 @@ class PortReader:
             waiting = port.in_waiting
             if waiting:  # and takes the rest of what came with it in the same read
                 data += port.read(min(waiting, READ_SIZE))
-            self._hand_over(data)
+            self._hand_over(data, self._clock())
 
     def _read_device_file(self, port: Any) -> None:
         """A device file read the way pyserial reads it, less its per-read bookkeeping.
@@ -231,6 +245,7 @@ class PortReader:
         same work.
         """
         device, abort = port.fileno(), port.pipe_abort_read_r
+        last_read = self._clock()
         while not self._stop.is_set():
             ready, _, _ = select.select([device, abort], [], [], self._read_timeout_s)
             if abort in ready:
@@ -247,12 +262,14 @@ class PortReader:
                     "device reports readiness to read but returned no data "
                     "(device disconnected or multiple access on port?)"
                 )
-            self._hand_over(data)
-            if len(data) < READ_SIZE and self._gather_s:  # it took all that waited: rest
-                self._stop.wait(self._gather_s)  # (a stop ends the rest at once)
+            now = self._clock()
+            self._hand_over(data, now)
+            rest = rest_after_read(len(data), now - last_read, self._gather_s)
+            last_read = now
+            if rest > 0.0:
+                self._stop.wait(rest)  # a stop ends the rest at once
 
-    def _hand_over(self, data: bytes) -> None:
-        mono = self._clock()
+    def _hand_over(self, data: bytes, mono: float) -> None:
         frames = self.decoder.feed(data)
         self._deliver(
             Received(self.settings.role, frames, self.decoder.take_problems(), len(data), mono)
