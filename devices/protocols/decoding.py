@@ -1,11 +1,19 @@
-"""What every incremental decoder shares: a byte-in, frames-out interface and loss counters.
+"""What every device adapter shares: bytes in, frames out, loss counters, and a session.
 
 A decoder is fed whatever bytes a serial read returned (half a frame, three
 frames and some noise, nothing) and hands back the complete frames it
 found. It never raises on bad bytes: damage is counted per cause and
 described in a bounded list of problems, so the monitor can report "12 bad
-checksums on /dev/ttyUSB1" instead of dying. Adding a real device's
-protocol means writing one more subclass with one method, ``_decode``.
+checksums on /dev/ttyUSB1" instead of dying.
+
+A decoder is also its protocol's adapter: a device that only answers when
+asked (a patient monitor's data export, a pump rack) needs requests,
+keep-alives and re-association, so the port's reader tells the decoder when
+the port opened and when its next request falls due, and writes what it
+queued. The decoder only queues bytes; the reader does the I/O. A device
+that talks unasked, as this project's own formats do, keeps the defaults:
+no session, nothing to send. Adding a protocol means one subclass with
+``_decode``, and for a talking device the session hooks.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ class Decoder(ABC, Generic[Frame]):
         self.counts: Counter[str] = Counter()
         self._problems: list[Problem] = []
         self._unreported: Counter[str] = Counter()
+        self._outgoing = bytearray()
 
     def feed(self, data: bytes) -> list[Frame]:
         """Decode ``data`` together with what earlier calls left unfinished."""
@@ -55,6 +64,27 @@ class Decoder(ABC, Generic[Frame]):
     @abstractmethod
     def _decode(self, data: bytes) -> list[Frame]:
         """Consume ``data`` (non-empty), keep any incomplete tail, return complete frames."""
+
+    def open_session(self, now: float) -> None:
+        """The port opened at ``now`` (monotonic s): queue what the device must hear first.
+
+        A reopened port is a new session: whatever the device was asked before is gone.
+        """
+
+    def next_due(self) -> float | None:
+        """When ``on_time`` must next be called (monotonic s), or None while nothing is due."""
+        return None
+
+    def on_time(self, now: float) -> None:
+        """Queue the requests and keep-alives due by ``now``; count a request not answered."""
+
+    def take_outgoing(self) -> bytes:
+        """The bytes queued for the device since the last call, for the reader to write."""
+        outgoing, self._outgoing = bytes(self._outgoing), bytearray()
+        return outgoing
+
+    def _send(self, data: bytes) -> None:
+        self._outgoing += data
 
     def take_problems(self) -> list[Problem]:
         """Problems since the last call, plus one summary per kind of those not kept."""

@@ -8,7 +8,8 @@ unplug test, a restart) finds the device still there, as a real adapter
 would be. Writes never block: when nobody reads and the kernel buffer is
 full, bytes are dropped and counted, as they would be on a real wire. That
 same handle tells how many bytes the monitor has not read yet (``unread``),
-so a simulator can keep in step with its reader.
+so a simulator can keep in step with its reader, and an emulator of a device
+that answers requests reads what the monitor sent (``take_sent``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,23 @@ class VirtualPort:
             self.bytes_written += sent
             view = view[sent:]
         self.bytes_dropped += len(view)
+
+    def take_sent(self) -> bytes:
+        """What the monitor wrote to the device since the last call (b"" when nothing came)."""
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self._master, 4096)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno != errno.EIO:  # EIO: the monitor's side is closed
+                    raise
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def unread(self) -> int:
         """Bytes written that no reader has taken yet (waiting in the slave's input queue)."""

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Protocol
 import serial
 
 from devices.protocols.decoding import Decoder
-from devices.protocols.pump import PumpLineDecoder, PumpProtocol, sentence_format
-from devices.protocols.transducer import AsciiTransducerDecoder, BinaryTransducerDecoder
+from devices.protocols.pump import PumpProtocol, sentence_format
+from devices.protocols.registry import make_adapter
 from devices.readings import SampleBlock
 from monitor.alarm_outputs.configured import TextStream, build_sinks
 from monitor.alarm_outputs.fanout import SinkFanout
@@ -132,13 +132,11 @@ class Ports:
         return (self.transducer, *self.pumps)
 
     def transducer_decoder(self) -> Decoder:
-        if self.protocol == "ascii":
-            return AsciiTransducerDecoder(self.sample_rate_hz)
-        return BinaryTransducerDecoder()
+        return make_adapter(self.protocol, "transducer", self.sample_rate_hz)
 
-    def pump_decoder(self) -> PumpLineDecoder:
+    def pump_decoder(self) -> Decoder:
         """Every pump port reads the one configured version: the other is a decode error."""
-        return PumpLineDecoder(self.pump_protocol)
+        return make_adapter(f"pump-nmea-{self.pump_protocol}", "pumps", self.sample_rate_hz)
 
     def warnings(self) -> list[str]:
         """What the configuration allows but a careful operator should be told at every start."""

@@ -188,6 +188,7 @@ class PortReader:
                     self.settings.url,
                     baudrate=self.settings.baudrate,
                     timeout=self._read_timeout_s,
+                    write_timeout=self._read_timeout_s,  # a device that takes no request
                     exclusive=True,  # one reader per device: a second monitor is refused
                 )
             except (serial.SerialException, OSError, ValueError) as exc:
@@ -205,6 +206,8 @@ class PortReader:
             )
             self._port = port
             try:
+                self.decoder.open_session(self._clock())
+                self._send_outgoing(port)
                 self._read_until_stopped(port)
             except (serial.SerialException, OSError) as exc:
                 self._event(LinkEventKind.DISCONNECTED, describe_port_error(self.settings, exc))
@@ -226,13 +229,16 @@ class PortReader:
             self._read_device_file(port)
             return
         while not self._stop.is_set():
+            wait = self._wait_s()
+            if port.timeout != wait:  # a session's deadline, else the fixed timeout
+                port.timeout = wait
             data = port.read(1)  # waits up to the timeout for a first byte
-            if not data:
-                continue
-            waiting = port.in_waiting
-            if waiting:  # and takes the rest of what came with it in the same read
-                data += port.read(min(waiting, READ_SIZE))
-            self._hand_over(data, self._clock())
+            if data:
+                waiting = port.in_waiting
+                if waiting:  # and takes the rest of what came with it in the same read
+                    data += port.read(min(waiting, READ_SIZE))
+                self._hand_over(data, self._clock())
+            self._keep_session(port)
 
     def _read_device_file(self, port: Any) -> None:
         """A device file read the way pyserial reads it, less its per-read bookkeeping.
@@ -247,11 +253,12 @@ class PortReader:
         device, abort = port.fileno(), port.pipe_abort_read_r
         last_read = self._clock()
         while not self._stop.is_set():
-            ready, _, _ = select.select([device, abort], [], [], self._read_timeout_s)
+            ready, _, _ = select.select([device, abort], [], [], self._wait_s())
             if abort in ready:
                 os.read(abort, 1000)  # a stop cancelled the wait: the loop looks at the flag
                 continue
             if not ready:
+                self._keep_session(port)
                 continue
             try:
                 data = os.read(device, READ_SIZE)
@@ -264,10 +271,33 @@ class PortReader:
                 )
             now = self._clock()
             self._hand_over(data, now)
-            rest = rest_after_read(len(data), now - last_read, self._gather_s)
+            self._keep_session(port)
+            rest = min(
+                rest_after_read(len(data), now - last_read, self._gather_s),
+                self._wait_s(),  # a request falling due ends the rest
+            )
             last_read = now
             if rest > 0.0:
                 self._stop.wait(rest)  # a stop ends the rest at once
+
+    def _wait_s(self) -> float:
+        """How long a read may wait: its timeout, or less when the session has a request due."""
+        due = self.decoder.next_due()
+        if due is None:
+            return self._read_timeout_s
+        return max(0.0, min(self._read_timeout_s, due - self._clock()))
+
+    def _keep_session(self, port: Any) -> None:
+        """Send what the decoder queued: replies to what it read, and requests now due."""
+        due = self.decoder.next_due()
+        if due is not None and self._clock() >= due:
+            self.decoder.on_time(self._clock())
+        self._send_outgoing(port)
+
+    def _send_outgoing(self, port: Any) -> None:
+        outgoing = self.decoder.take_outgoing()
+        if outgoing:
+            port.write(outgoing)
 
     def _hand_over(self, data: bytes, mono: float) -> None:
         frames = self.decoder.feed(data)
