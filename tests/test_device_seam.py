@@ -41,8 +41,9 @@ class PollingAdapter(Decoder[bytes]):
         return self._due
 
     def on_time(self, now: float) -> None:
-        self._send(b"POLL\n")
-        self._due = now + POLL_S
+        if self._due is not None and now >= self._due:
+            self._send(b"POLL\n")
+            self._due = now + POLL_S
 
     def _decode(self, data: bytes) -> list[bytes]:
         lines = data.split(b"\n")

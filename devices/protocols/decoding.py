@@ -76,7 +76,11 @@ class Decoder(ABC, Generic[Frame]):
         return None
 
     def on_time(self, now: float) -> None:
-        """Queue the requests and keep-alives due by ``now``; count a request not answered."""
+        """Queue what is due by ``now``: replies to what was read, requests, keep-alives.
+
+        Called after every read and whenever ``next_due`` comes; the only
+        place an adapter learns the time, so ``feed`` stays a function of bytes.
+        """
 
     def take_outgoing(self) -> bytes:
         """The bytes queued for the device since the last call, for the reader to write."""

@@ -288,10 +288,8 @@ class PortReader:
         return max(0.0, min(self._read_timeout_s, due - self._clock()))
 
     def _keep_session(self, port: Any) -> None:
-        """Send what the decoder queued: replies to what it read, and requests now due."""
-        due = self.decoder.next_due()
-        if due is not None and self._clock() >= due:
-            self.decoder.on_time(self._clock())
+        """Tell the decoder the time, then send what it queued: replies and requests due."""
+        self.decoder.on_time(self._clock())
         self._send_outgoing(port)
 
     def _send_outgoing(self, port: Any) -> None:
