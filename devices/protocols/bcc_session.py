@@ -114,7 +114,7 @@ class BccSession(Decoder[list[BccRecord]]):
     def _poll(self, now: float) -> None:
         self.step, self._cycle, self._naks = Step.POLLING, [], 0
         self._send(request(self.bed_id, "MEM:GET"))
-        self._poll_at = max(now + SHORTEST_POLL_S, now + self._poll_s)
+        self._poll_at = now + self._poll_s
         self._answer_by = now + self._answer_timeout_s
 
     def _decode(self, data: bytes) -> list[list[BccRecord]]:
@@ -123,23 +123,22 @@ class BccSession(Decoder[list[BccRecord]]):
         cycles: list[list[BccRecord]] = []
         while True:
             start = self._buffer.find(SOH)
+            self._garbage(len(self._buffer) if start < 0 else start)
             if start < 0:
-                self._garbage(len(self._buffer))
                 return cycles
-            if start:
-                self._garbage(start)  # the frame now starts the buffer
-                start = 0
-            end = self._buffer.find(EOT, start)
-            restart = self._buffer.find(SOH, start + 1, end if end >= 0 else len(self._buffer))
+            # the buffer now starts with a frame's SOH
+            end = self._buffer.find(EOT)
+            restart = self._buffer.find(SOH, 1, end if end >= 0 else len(self._buffer))
             if restart >= 0:  # a frame cut short by the next one
-                self._refused("truncated", restart, "a frame cut short by the next SOH")
+                self._problem("truncated", f"frame at byte {self._offset}: cut short by an SOH")
+                del self._buffer[:restart]
                 continue
             if end < 0:
-                if len(self._buffer) - start > MAX_FRAME_BYTES:
+                if len(self._buffer) > MAX_FRAME_BYTES:
                     self._garbage(len(self._buffer))
                 return cycles
-            wire = bytes(self._buffer[start : end + 1])
-            offset = self._bytes_seen - len(self._buffer) + start
+            offset = self._offset
+            wire = bytes(self._buffer[: end + 1])
             del self._buffer[: end + 1]
             try:
                 frame = parse_frame(wire)
@@ -185,7 +184,7 @@ class BccSession(Decoder[list[BccRecord]]):
             self._problem("garbage_bytes", f"{n} bytes outside any frame", n)
             del self._buffer[:n]
 
-    def _refused(self, kind: str, upto: int, detail: str) -> None:
-        offset = self._bytes_seen - len(self._buffer)
-        self._problem(kind, f"frame at byte {offset}: {detail}")
-        del self._buffer[:upto]
+    @property
+    def _offset(self) -> int:
+        """Where the buffer starts in all the port gave this session's decoder."""
+        return self._bytes_seen - len(self._buffer)

@@ -84,6 +84,8 @@ class Decoder(ABC, Generic[Frame]):
 
     def take_outgoing(self) -> bytes:
         """The bytes queued for the device since the last call, for the reader to write."""
+        if not self._outgoing:  # every read asks, and most adapters never send
+            return b""
         outgoing, self._outgoing = bytes(self._outgoing), bytearray()
         return outgoing
 

@@ -1,8 +1,8 @@
 """The protocols a port can speak, by the name the configuration gives them.
 
 One entry per protocol family, as python-can has one backend per bus: its
-role (what kind of device speaks it), the baud rates its devices use, and
-how to make its adapter (a ``Decoder``) for one port. The monitor asks for
+role (what kind of device speaks it) and how to make its adapter (a
+``Decoder``) for one port. The monitor asks for
 a protocol by name and never imports a protocol module itself, so adding a
 device means adding a module and one entry here.
 """
@@ -19,13 +19,10 @@ from devices.protocols.transducer import AsciiTransducerDecoder, BinaryTransduce
 
 Role = Literal["transducer", "pumps"]
 
-# What a serial adapter or pty accepts; a protocol with its own list narrows it.
-STANDARD_BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
-
 
 @dataclass(frozen=True)
 class Protocol:
-    """One protocol family: who speaks it, at what speeds, and how to read one port of it.
+    """One protocol family: who speaks it, and how to read one port of it.
 
     ``make`` takes the stream's nominal sample rate, which a format that
     does not carry its own rate (ASCII samples) needs.
@@ -33,38 +30,16 @@ class Protocol:
 
     name: str
     role: Role
-    summary: str
     make: Callable[[float], Decoder]
-    baud_rates: tuple[int, ...] = STANDARD_BAUD_RATES
 
 
 PROTOCOLS: dict[str, Protocol] = {
     protocol.name: protocol
     for protocol in (
-        Protocol(
-            "binary",
-            "transducer",
-            "this project's binary sample frames (docs/protocols.md)",
-            lambda _rate: BinaryTransducerDecoder(),
-        ),
-        Protocol(
-            "ascii",
-            "transducer",
-            "this project's ASCII sample lines, one sample a line (docs/protocols.md)",
-            AsciiTransducerDecoder,
-        ),
-        Protocol(
-            "pump-nmea-v1",
-            "pumps",
-            "this project's pump sentences, XOR checksum (docs/protocols.md)",
-            lambda _rate: PumpLineDecoder("v1"),
-        ),
-        Protocol(
-            "pump-nmea-v2",
-            "pumps",
-            "this project's pump sentences, CRC-16 (docs/protocols.md)",
-            lambda _rate: PumpLineDecoder("v2"),
-        ),
+        Protocol("binary", "transducer", lambda _rate: BinaryTransducerDecoder()),
+        Protocol("ascii", "transducer", AsciiTransducerDecoder),
+        Protocol("pump-nmea-v1", "pumps", lambda _rate: PumpLineDecoder("v1")),
+        Protocol("pump-nmea-v2", "pumps", lambda _rate: PumpLineDecoder("v2")),
     )
 }
 

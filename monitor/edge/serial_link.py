@@ -229,7 +229,7 @@ class PortReader:
             self._read_device_file(port)
             return
         while not self._stop.is_set():
-            wait = self._wait_s()
+            wait = self._wait_s(self._clock())
             if port.timeout != wait:  # a session's deadline, else the fixed timeout
                 port.timeout = wait
             data = port.read(1)  # waits up to the timeout for a first byte
@@ -238,7 +238,7 @@ class PortReader:
                 if waiting:  # and takes the rest of what came with it in the same read
                     data += port.read(min(waiting, READ_SIZE))
                 self._hand_over(data, self._clock())
-            self._keep_session(port)
+            self._keep_session(port, self._clock())
 
     def _read_device_file(self, port: Any) -> None:
         """A device file read the way pyserial reads it, less its per-read bookkeeping.
@@ -253,12 +253,12 @@ class PortReader:
         device, abort = port.fileno(), port.pipe_abort_read_r
         last_read = self._clock()
         while not self._stop.is_set():
-            ready, _, _ = select.select([device, abort], [], [], self._wait_s())
+            ready, _, _ = select.select([device, abort], [], [], self._wait_s(self._clock()))
             if abort in ready:
                 os.read(abort, 1000)  # a stop cancelled the wait: the loop looks at the flag
                 continue
             if not ready:
-                self._keep_session(port)
+                self._keep_session(port, self._clock())
                 continue
             try:
                 data = os.read(device, READ_SIZE)
@@ -271,25 +271,25 @@ class PortReader:
                 )
             now = self._clock()
             self._hand_over(data, now)
-            self._keep_session(port)
+            self._keep_session(port, now)
             rest = min(
                 rest_after_read(len(data), now - last_read, self._gather_s),
-                self._wait_s(),  # a request falling due ends the rest
+                self._wait_s(now),  # a request falling due ends the rest
             )
             last_read = now
             if rest > 0.0:
                 self._stop.wait(rest)  # a stop ends the rest at once
 
-    def _wait_s(self) -> float:
+    def _wait_s(self, now: float) -> float:
         """How long a read may wait: its timeout, or less when the session has a request due."""
         due = self.decoder.next_due()
         if due is None:
             return self._read_timeout_s
-        return max(0.0, min(self._read_timeout_s, due - self._clock()))
+        return max(0.0, min(self._read_timeout_s, due - now))
 
-    def _keep_session(self, port: Any) -> None:
+    def _keep_session(self, port: Any, now: float) -> None:
         """Tell the decoder the time, then send what it queued: replies and requests due."""
-        self.decoder.on_time(self._clock())
+        self.decoder.on_time(now)
         self._send_outgoing(port)
 
     def _send_outgoing(self, port: Any) -> None:
