@@ -66,13 +66,17 @@ class PumpState(enum.Enum):
 
 @dataclass(frozen=True)
 class PumpReport:
-    """One channel's status as the pump sent it (units as sent; the clinical layer converts)."""
+    """One channel's status as the pump sent it (units as sent; the clinical layer converts).
+
+    ``concentration`` is None when the pump does not report one (a B. Braun
+    pump in mL/h mode sends 0): unknown, never zero.
+    """
 
     pump_id: str
     channel: int
     sequence: int
     drug_code: str
-    concentration: float
+    concentration: float | None
     concentration_unit: str
     rate_ml_h: float
     state: PumpState

@@ -103,6 +103,8 @@ def _number(value: float) -> str:
 def encode_report(report: PumpReport, protocol: PumpProtocol = DEFAULT_PROTOCOL) -> bytes:
     """The status sentence for a report (``PMST2``, or ``PMSTA`` in v1), checksum and CR LF."""
     fmt = sentence_format(protocol)
+    if report.concentration is None:
+        raise ValueError("a pump sentence always states the concentration; this report has none")
     dose = "" if report.dose is None else _number(report.dose)
     fields = [
         fmt.report,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -24,6 +24,7 @@ from devices.readings import PumpReport, PumpState, SampleBlock, TransducerStatu
 from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.pipeline import MonitorPipeline
 from monitor.clinical.settings import ClinicalSettings
+from monitor.configuration.drug_names import NamedDrug, resolve
 from monitor.configuration.drug_table import DrugTable
 from monitor.edge.input_items import PumpObservation
 
@@ -176,6 +177,7 @@ def input_items(
     rows: Iterable[PumpRow],
     drugs: DrugTable,
     total: int | None = None,
+    drug_names: Mapping[str, NamedDrug] | None = None,
 ) -> Iterator[SampleBlock | PumpObservation]:
     """The items a live monitor would have made, in its order.
 
@@ -206,7 +208,8 @@ def input_items(
         if n > total:
             break
         yield from blocks_until(n)
-        yield PumpObservation(row.t_s, PUMP_ROLE, row.report, drugs.lookup(row.report.drug_code))
+        resolved = resolve(row.report, drugs, drug_names or {})
+        yield PumpObservation(row.t_s, PUMP_ROLE, resolved.report, resolved.drug, resolved.conflict)
     yield from blocks_until(total)
 
 
@@ -219,12 +222,13 @@ def analyze(
     drugs: DrugTable,
     weight_kg: float | None,
     total: int | None = None,
+    drug_names: Mapping[str, NamedDrug] | None = None,
 ) -> tuple[list[TimelineEntry], MonitorPipeline]:
     """Run the pipeline over a recording (or its chunks, ``total`` samples) and its pump
     rows; return the timeline."""
     pipeline = MonitorPipeline(settings, fs, weight_kg)
     timeline: list[TimelineEntry] = []
-    for item in input_items(samples, fs, rows, drugs, total):
+    for item in input_items(samples, fs, rows, drugs, total, drug_names):
         timeline += pipeline.take(item)
     timeline += pipeline.finish()
     return timeline, pipeline

@@ -12,7 +12,6 @@ audit trail, and only then put in place by an atomic rename.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import tempfile
@@ -29,6 +28,7 @@ from monitor.configuration.config import (
     check_config_file,
     load_config,
     read_config_file,
+    toml_literal,
 )
 from monitor.configuration.consistency import configuration_problems
 from monitor.log.outside import record_audit_outside
@@ -104,14 +104,6 @@ def parse_value(text: str) -> object:
     return value
 
 
-def toml_literal(value: Value) -> str:
-    if isinstance(value, tuple):
-        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
-
-
 def with_setting(text: str, key: str, value: Value) -> str:
     """``text`` (a TOML file) with ``key`` set to ``value``; every other line kept."""
     section, name = key.rsplit(".", 1)
@@ -183,6 +175,11 @@ def set_setting(
         bound = before.allowed(key)
     except KeyError as exc:
         raise ChangeError(str(exc.args[0])) from None
+    if bound.type == "table":
+        raise ChangeError(
+            f"{key} is a table of names: edit it in the unit's file and check that file with "
+            "'monitor config check FILE'"
+        )
     if not unit and not bound.bedside:
         raise ChangeError(
             f"{key} is a unit setting: biomedical staff change it with --unit "

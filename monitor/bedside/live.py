@@ -45,6 +45,7 @@ from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.pipeline import MonitorPipeline
 from monitor.clinical.settings import ClinicalSettings
 from monitor.configuration.config import Config, ConfigError
+from monitor.configuration.drug_names import configured_drug_names
 from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
@@ -246,6 +247,7 @@ class LiveMonitor:
         self._settings = settings
         drugs = load_drug_table(config.text("drugs.table").strip() or None)
         self._drugs = drugs
+        self._drug_names = configured_drug_names(config, drugs)
         network = network_plan(config)
         check_ports(self.ports)
         self.input = DeviceInput(
@@ -253,6 +255,7 @@ class LiveMonitor:
             [(p, self.ports.pump_decoder()) for p in self.ports.pumps],
             sample_rate=self.ports.sample_rate_hz,
             drug_table=drugs,
+            drug_names=self._drug_names,
             comm_loss_s=self.ports.comm_loss_s,
             max_gap_s=self.ports.max_gap_s,
             away_after_s=AWAY_S,
@@ -511,6 +514,7 @@ class LiveMonitor:
         ports = Ports.from_config(config)
         settings = ClinicalSettings.from_config(config)
         drugs = load_drug_table(config.text("drugs.table").strip() or None)
+        drug_names = configured_drug_names(config, drugs)
         network = network_plan(config) if plan.network else None
         running = {p.role: p for p in self.ports.pumps}
         moved = [p for p in ports.pumps if plan.reopen_every_pump or running.get(p.role) != p]
@@ -538,6 +542,7 @@ class LiveMonitor:
                 comm_loss_s=ports.comm_loss_s,
                 max_gap_s=ports.max_gap_s,
                 drug_table=drugs,
+                drug_names=drug_names,
                 reopen_all=plan.reopen_every_pump,
             )
             publish(
@@ -554,6 +559,7 @@ class LiveMonitor:
             for forwarder in self.forwarders:
                 forwarder.start()
         self.config, self.ports, self._settings, self._drugs = config, ports, settings, drugs
+        self._drug_names = drug_names
 
     def _rebuild_outputs(self, config: Config) -> None:
         """New outputs, shown the standing alarms at once; the old ones' failures end with them."""

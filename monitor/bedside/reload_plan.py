@@ -24,7 +24,7 @@ NEEDS_RESTART = (
 )
 NEEDS_RESTART_SECTIONS = ("log.",)
 PUMP_PORT_KEYS = ("ports.pumps", "ports.pump_baudrate", "ports.pump_protocol")
-INPUT_KEYS = ("ports.comm_loss_s", "ports.max_gap_s")
+INPUT_KEYS = ("ports.comm_loss_s", "ports.max_gap_s", "drug_names")
 OUTPUT_KEYS = (
     "alarms.audio", "alarms.audio_player", "alarms.gpio_chip", "alarms.gpio_line",
     "alarms.command",

@@ -15,6 +15,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from monitor.analysis.records import open_recording
     from monitor.clinical.settings import ClinicalSettings
     from monitor.configuration.config import load_config
+    from monitor.configuration.drug_names import configured_drug_names
     from monitor.configuration.drug_table import load_drug_table
 
     if args.out and not Path(args.out).resolve().parent.is_dir():
@@ -34,6 +35,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             rows,
             settings=settings,
             drugs=drugs,
+            drug_names=configured_drug_names(config, drugs),
             weight_kg=args.weight,
             total=recording.n_samples,
         )

@@ -8,12 +8,11 @@ effective value, which file it came from and what its bounds are.
 from __future__ import annotations
 
 import argparse
-import json
 from itertools import groupby
 from typing import TYPE_CHECKING
 
 from monitor.cli.args import UsageError
-from monitor.configuration.config import Value, read_config_file
+from monitor.configuration.config import read_config_file, toml_literal
 
 if TYPE_CHECKING:
     from monitor.configuration.config import Config
@@ -21,15 +20,6 @@ if TYPE_CHECKING:
 #: Columns wider than this do not push every other row to the right.
 MAX_VALUE_WIDTH = 10
 MAX_ALLOWED_WIDTH = 26
-
-
-def format_value(value: Value) -> str:
-    """A value spelt as in a TOML file, so a line of ``show`` can be pasted into one."""
-    if isinstance(value, tuple):
-        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return repr(value)
 
 
 def load_effective(config: str | None) -> Config:
@@ -46,7 +36,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     cfg = load_effective(args.config)
     print("Files read, highest precedence first: " + ", ".join(cfg.files))
     rows = [
-        (setting.key, format_value(setting.value), f"[{setting.allowed}]", setting.source)
+        (setting.key, toml_literal(setting.value), f"[{setting.allowed}]", setting.source)
         for setting in cfg.settings()
     ]
     key_width = max(len(key) for key, *_ in rows)
@@ -93,12 +83,12 @@ def cmd_config_set(args: argparse.Namespace) -> int:
     except ChangeError as exc:
         raise UsageError(str(exc)) from None
     print(
-        f"{change.key}: {change.described_old} -> {format_value(change.new)} in "
+        f"{change.key}: {change.described_old} -> {toml_literal(change.new)} in "
         f"{change.file} (audited, by {args.by})"
     )
     if change.effective != change.new:
         print(
-            f"note: {format_value(change.effective)} still applies at this bed, "
+            f"note: {toml_literal(change.effective)} still applies at this bed, "
             f"from {change.effective_source}"
         )
     print("A running monitor applies it on reload: `systemctl reload monitor` (or SIGHUP).")

@@ -239,9 +239,11 @@ class ClinicalEngine:
             out += self._evaluate()
         return out
 
-    def pump(self, t_s: float, report: PumpReport, drug: Drug | None) -> list[TimelineEntry]:
+    def pump(
+        self, t_s: float, report: PumpReport, drug: Drug | None, conflict: str | None = None
+    ) -> list[TimelineEntry]:
         out = self.advance(t_s)
-        self.nee.observe(self.now_s, report, drug)
+        self.nee.observe(self.now_s, report, drug, conflict)
         return out + self._evaluate()
 
     def device_event(self, event: DeviceEvent) -> list[TimelineEntry]:
@@ -478,6 +480,8 @@ class ClinicalEngine:
             ("unknown_drug", ChannelState.UNKNOWN_DRUG),
             ("unknown_unit", ChannelState.UNKNOWN_UNIT),
             ("weight_missing", ChannelState.WEIGHT_MISSING),
+            ("concentration_unknown", ChannelState.CONCENTRATION_UNKNOWN),
+            ("concentration_mismatch", ChannelState.CONCENTRATION_MISMATCH),
         ):
             channels = [ch for ch in nee.channels if ch.state is state]
             if channels:

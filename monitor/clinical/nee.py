@@ -47,6 +47,8 @@ class ChannelState(enum.Enum):
     UNKNOWN_UNIT = "unknown_unit"  # a unit the arithmetic cannot convert: dose unknown
     WEIGHT_MISSING = "weight_missing"  # a per-kg drug and no weight: dose unknown
     IMPLAUSIBLE = "implausible"  # beyond the drug table's plausibility bounds: dose unknown
+    CONCENTRATION_UNKNOWN = "concentration_unknown"  # the pump states none: dose unknown
+    CONCENTRATION_MISMATCH = "concentration_mismatch"  # pump and [drug_names] disagree: unknown
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class _Channel:
     drug: Drug | None
     delivering: PumpReport | None  # the last report while delivering the same drug
     stopped_since_s: float | None  # when it last left a delivering state
+    conflict: str | None = None  # why the latest report's dose cannot be trusted
 
 
 class NeeTracker:
@@ -168,20 +171,23 @@ class NeeTracker:
         self._inputs = 0  # counts every change of the channels, silences or awaited ports
         self._last: tuple[tuple[object, ...], NeeReading] | None = None  # see ``reading``
 
-    def observe(self, t_s: float, report: PumpReport, drug: Drug | None) -> None:
-        """A channel's report, stamped with stream time on arrival."""
+    def observe(
+        self, t_s: float, report: PumpReport, drug: Drug | None, conflict: str | None = None
+    ) -> None:
+        """A channel's report, stamped with stream time on arrival; ``conflict`` says why its
+        dose cannot be trusted although the drug is known (its concentration is in doubt)."""
         self._inputs += 1
         key = (report.pump_id, report.channel)
         previous = self._channels.get(key)
         if previous is not None and previous.report.drug_code != report.drug_code:
             previous = None  # a new drug on the channel: nothing of the old one is held
         if report.state in DELIVERING:
-            self._channels[key] = _Channel(report, drug, report, None)
+            self._channels[key] = _Channel(report, drug, report, None, conflict)
         elif previous is None:
-            self._channels[key] = _Channel(report, drug, None, t_s)
+            self._channels[key] = _Channel(report, drug, None, t_s, conflict)
         else:
             since = t_s if previous.stopped_since_s is None else previous.stopped_since_s
-            self._channels[key] = _Channel(report, drug, previous.delivering, since)
+            self._channels[key] = _Channel(report, drug, previous.delivering, since, conflict)
 
     def await_ports(self, roles: Iterable[str]) -> None:
         """Pump ports the monitor is configured with: until each reports, NEE is not known.
@@ -271,6 +277,8 @@ class NeeTracker:
     def _dose(self, report: PumpReport, drug: Drug) -> tuple[float | None, ChannelState, str]:
         """Dose in the drug's unit from rate and concentration (base, not salt), or why not."""
         unit = report.concentration_unit
+        if report.concentration is None:
+            return None, ChannelState.CONCENTRATION_UNKNOWN, "the pump states no concentration"
         if unit not in CONCENTRATION_UNITS:
             return None, ChannelState.UNKNOWN_UNIT, f"concentration unit {unit!r} not accepted"
         if DOSE_UNITS[drug.dose_unit][2] and self.weight_kg is None:
@@ -308,6 +316,7 @@ class NeeTracker:
         if (
             drug.max_concentration is not None
             and drug.max_concentration_unit is not None
+            and report.concentration is not None
             and stated is not None
             and stated[0] == CONCENTRATION_UNITS[drug.max_concentration_unit][0]
         ):
@@ -343,6 +352,8 @@ class NeeTracker:
             state, detail = ChannelState.UNKNOWN_DRUG, f"code {report.drug_code!r} not in the table"
         elif report.pump_id in self._silent:
             state, detail = ChannelState.SILENT, f"pump {report.pump_id} not heard"
+        elif c.conflict is not None:
+            state, detail = ChannelState.CONCENTRATION_MISMATCH, c.conflict
         elif implausible is not None:
             state, detail = ChannelState.IMPLAUSIBLE, f"implausible: {implausible}"
         elif c.stopped_since_s is None:

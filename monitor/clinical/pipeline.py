@@ -49,7 +49,7 @@ class MonitorPipeline:
         if isinstance(item, PumpObservation):
             self.engine.nee.port_heard(item.role)
             if isinstance(item.sentence, PumpReport):
-                return self.engine.pump(item.t_s, item.sentence, item.drug)
+                return self.engine.pump(item.t_s, item.sentence, item.drug, item.conflict)
             return self.engine.advance(item.t_s)
         return self.engine.device_event(item)
 

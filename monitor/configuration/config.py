@@ -31,7 +31,8 @@ from types import MappingProxyType
 from typing import NamedTuple
 
 #: What a setting holds once checked: float, int, text, or a tuple of text.
-Value = float | int | str | tuple[str, ...]
+Value = float | int | str | tuple[str, ...] | Mapping[str, "TableEntry"]
+TableEntry = str | Mapping[str, str | float | int]
 
 PACKAGED = "packaged defaults"
 DEFAULTS_FILE = "monitor.toml"
@@ -40,7 +41,7 @@ CONFIG_NAME = "monitor.toml"
 ENV_VAR = "MONITOR_CONFIG"
 #: The system-wide override directory. Read at call time, so tests can point it elsewhere.
 ETC_DIR = Path("/etc/monitor")
-TYPES = ("float", "int", "text", "choice", "text_list")
+TYPES = ("float", "int", "text", "choice", "text_list", "table")
 _BOUND_FIELDS = {"type", "min", "max", "unit", "choices", "free", "bedside"}
 
 
@@ -92,6 +93,8 @@ class Bound:
         if self.min is not None and self.max is not None:
             limits = f"{_number(self.min)}-{_number(self.max)}"
             return f"{limits} {self.unit}" if self.unit else limits
+        if self.type == "table":
+            return "a table of names"
         return "a list of text" if self.type == "text_list" else "any text"
 
     def parse(self, value: object) -> Value:
@@ -102,6 +105,8 @@ class Bound:
         """
         if self.type in ("float", "int"):
             return self._parse_number(value)
+        if self.type == "table":
+            return _parse_table(value)
         if self.type == "text_list":
             if not isinstance(value, list | tuple):
                 raise ValueError(f"must be a list of text, got {_shown(value)}")
@@ -223,6 +228,12 @@ class Config(Mapping[str, Value]):
         """A ``text_list`` setting."""
         value = self._typed(key, ("text_list",))
         assert isinstance(value, tuple)
+        return value
+
+    def table(self, key: str) -> Mapping[str, TableEntry]:
+        """A ``table`` setting: names, each with text or a small table of text and numbers."""
+        value = self._typed(key, ("table",))
+        assert isinstance(value, Mapping)
         return value
 
     def _typed(self, key: str, types: tuple[str, ...]) -> Value:
@@ -500,7 +511,8 @@ def _build_schema(
         except ValueError as exc:
             problems.append(ConfigProblem(bounds_where, key, str(exc)))
             broken.add(key)
-    given = dict(_leaves(defaults_data, ""))
+    tables = frozenset(key for key, bound in parsed.items() if bound.type == "table")
+    given = dict(_leaves(defaults_data, "", tables))
     ordered: dict[str, Bound] = {}
     values: dict[str, Value] = {}
     for key, value in given.items():
@@ -532,7 +544,7 @@ def _bound(key: str, entry: object) -> Bound:
     if kind not in TYPES:
         raise ValueError(f"type must be one of {', '.join(TYPES)}, got {_shown(kind)}")
     present = entry.keys() - {"type"}
-    if kind in ("text", "text_list"):
+    if kind in ("text", "text_list", "table"):
         if entry.get("free") is not True or present != {"free"}:
             raise ValueError(f"a {kind} setting takes only free = true")
         return Bound(key, kind)
@@ -568,10 +580,13 @@ def _bound(key: str, entry: object) -> Bound:
     return Bound(key, kind, low, high, unit, bedside=bedside)
 
 
-def _leaves(table: Mapping[str, object], prefix: str) -> Iterator[tuple[str, object]]:
+def _leaves(
+    table: Mapping[str, object], prefix: str, whole: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, object]]:
+    """Every setting of a nested table by dotted key; a key in ``whole`` is one setting."""
     for name, value in table.items():
-        if isinstance(value, Mapping):
-            yield from _leaves(value, f"{prefix}{name}.")
+        if isinstance(value, Mapping) and prefix + name not in whole:
+            yield from _leaves(value, f"{prefix}{name}.", whole)
         else:
             yield prefix + name, value
 
@@ -581,6 +596,43 @@ def _prefixes(keys: Iterable[str]) -> Iterator[str]:
         parts = key.split(".")
         for i in range(1, len(parts)):
             yield ".".join(parts[:i])
+
+
+def _parse_table(value: object) -> Mapping[str, TableEntry]:
+    """A table of names, each naming text or a table of text and numbers (what it means is
+    for the setting's user to check: the bounds file only knows the shape)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a table, got {_shown(value)}")
+    entries: dict[str, TableEntry] = {}
+    for name, entry in value.items():
+        if not name.strip():
+            raise ValueError("a name must not be empty")
+        if isinstance(entry, str):
+            entries[name] = entry
+            continue
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{json.dumps(name)} must be text or a table, got {_shown(entry)}")
+        fields: dict[str, str | float | int] = {}
+        for field, item in entry.items():
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                raise ValueError(
+                    f"{json.dumps(name)}.{field} must be text or a number, got {_shown(item)}"
+                )
+            fields[field] = item
+        entries[name] = MappingProxyType(fields)
+    return MappingProxyType(entries)
+
+
+def toml_literal(value: object) -> str:
+    """A value spelt as in a TOML file (a table as an inline table), to paste into one."""
+    if isinstance(value, Mapping):
+        pairs = (f"{json.dumps(k)} = {toml_literal(v)}" for k, v in value.items())
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
 
 
 def _number(x: float | int) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.configuration.config import Config, ConfigProblem
+from monitor.configuration.drug_names import parse_drug_names
 from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import network_problems
 
@@ -146,13 +147,16 @@ def port_problems(config: Config) -> list[ConfigProblem]:
 
 
 def drug_table_problems(config: Config) -> list[ConfigProblem]:
-    """The drug table the configuration names, loaded as ``monitor run`` loads it."""
+    """The drug table the configuration names, loaded as ``monitor run`` loads it, and the
+    drug-library names mapped to its drugs."""
     path = config.text("drugs.table").strip() or None
     try:
-        load_drug_table(path)
+        table = load_drug_table(path)
     except DrugTableError as exc:
         return [ConfigProblem(config.source("drugs.table"), "drugs.table", str(exc))]
-    return []
+    _, problems = parse_drug_names(config.table("drug_names"), table)
+    where = config.source("drug_names")
+    return [ConfigProblem(where, key, message) for key, message in problems]
 
 
 CHECKS: tuple[Callable[[Config], list[ConfigProblem]], ...] = (

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -41,6 +41,7 @@ from devices.readings import (
     TransducerFrame,
     TransducerStatus,
 )
+from monitor.configuration.drug_names import NamedDrug, resolve
 from monitor.configuration.drug_table import DrugTable
 from monitor.edge.handover import (
     DEFAULT_MAX_FRAMES,
@@ -146,6 +147,7 @@ class DeviceInput:
         *,
         sample_rate: float,
         drug_table: DrugTable,
+        drug_names: Mapping[str, NamedDrug] | None = None,
         comm_loss_s: float = DEFAULT_COMM_LOSS_S,
         max_gap_s: float = DEFAULT_MAX_GAP_S,
         away_after_s: float | None = None,
@@ -161,6 +163,7 @@ class DeviceInput:
         self.stream_clock = StreamClock(sample_rate, clock())
         self._sample_rate = sample_rate
         self._drugs = drug_table
+        self._drug_names = drug_names or {}
         self._comm_loss_s = comm_loss_s
         self._max_gap_s = max_gap_s
         self._budget = budget_frames
@@ -204,6 +207,7 @@ class DeviceInput:
         comm_loss_s: float,
         max_gap_s: float,
         drug_table: DrugTable,
+        drug_names: Mapping[str, NamedDrug] | None = None,
         reopen_all: bool = False,
     ) -> PumpPortChange:
         """A reload: only the pump ports whose settings changed are closed and opened again.
@@ -215,6 +219,7 @@ class DeviceInput:
         transducer never changes here: it makes stream time.
         """
         self._comm_loss_s, self._max_gap_s, self._drugs = comm_loss_s, max_gap_s, drug_table
+        self._drug_names = drug_names or {}
         wanted = {settings.role: (settings, decoder) for settings, decoder in pumps}
         if self.transducer_role in wanted or len(wanted) != len(pumps):
             raise ValueError("every pump port needs its own role name, not the transducer's")
@@ -519,12 +524,17 @@ class DeviceInput:
                     )
                 )
             self._pumps_heard[pump] = (t_s, arrival.role)
-            drug = None
             if isinstance(sentence, PumpReport):
-                drug = self._drugs.lookup(sentence.drug_code)
-                if drug is None:
+                resolved = resolve(sentence, self._drugs, self._drug_names)
+                if resolved.drug is None:
                     items += self._unknown_drug(sentence, link, t_s)
-            items.append(PumpObservation(t_s, arrival.role, sentence, drug))
+                items.append(
+                    PumpObservation(
+                        t_s, arrival.role, resolved.report, resolved.drug, resolved.conflict
+                    )
+                )
+            else:
+                items.append(PumpObservation(t_s, arrival.role, sentence))
         return items
 
     def _unknown_drug(self, report: PumpReport, link: _Link, t_s: float) -> list[DeviceEvent]:

@@ -18,12 +18,18 @@ from monitor.configuration.drug_table import Drug
 
 @dataclass(frozen=True)
 class PumpObservation:
-    """A pump sentence and the stream time it arrived; ``drug`` is None if the code is unknown."""
+    """A pump sentence and the stream time it arrived; ``drug`` is None if the code is unknown.
+
+    ``conflict`` says why the report's dose cannot be trusted although its
+    drug is known (``configuration.drug_names``), and the report is the one
+    to read: a concentration the pump did not state is the one configured.
+    """
 
     t_s: float
     role: str
     sentence: PumpReport | PumpHeartbeat
     drug: Drug | None = None
+    conflict: str | None = None
 
 
 class DeviceEventKind(enum.Enum):

@@ -142,7 +142,29 @@ ALTER TABLE alarms ADD COLUMN alarm_id TEXT;
 CREATE INDEX alarms_by_alarm_id ON alarms (alarm_id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# Version 4: a pump event's concentration may be unknown (NULL): a B. Braun pump
+# programmed in mL/h states none. SQLite cannot drop NOT NULL in place, so the
+# table is copied into its new form.
+_V4 = """
+CREATE TABLE pump_events_v4 (
+    boot INTEGER NOT NULL,
+    stream_s REAL NOT NULL,
+    utc REAL NOT NULL,
+    pump TEXT NOT NULL,
+    channel INTEGER NOT NULL,
+    drug TEXT NOT NULL,
+    concentration REAL,
+    concentration_unit TEXT NOT NULL,
+    rate_ml_h REAL NOT NULL,
+    pump_state TEXT NOT NULL,
+    nee REAL
+);
+INSERT INTO pump_events_v4 SELECT * FROM pump_events;
+DROP TABLE pump_events;
+ALTER TABLE pump_events_v4 RENAME TO pump_events;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Tables pruned by retention and, first, when the disk is full. The others

@@ -524,7 +524,7 @@ class BedsideLog:
         pump: str,
         channel: int,
         drug: str,
-        concentration: float,
+        concentration: float | None,
         unit: str,
         rate_ml_h: float,
         pump_state: str,
