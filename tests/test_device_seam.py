@@ -157,7 +157,7 @@ def test_each_role_has_its_own_protocols() -> None:
 def test_an_unknown_protocol_is_refused_with_the_known_ones_of_its_role() -> None:
     with pytest.raises(UnknownProtocol, match=r"'intellivu' is not a transducer protocol; known: "):
         protocol("intellivu", "transducer")
-    with pytest.raises(UnknownProtocol, match="known: pump-nmea-v1, pump-nmea-v2"):
+    with pytest.raises(UnknownProtocol, match="known: bcc, pump-nmea-v1, pump-nmea-v2"):
         protocol("binary", "pumps")  # a transducer's protocol on a pump port
 
 

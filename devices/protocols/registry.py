@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from devices.protocols.bcc_pumps import BccPumpAdapter
 from devices.protocols.decoding import Decoder
 from devices.protocols.pump import PumpLineDecoder
 from devices.protocols.transducer import AsciiTransducerDecoder, BinaryTransducerDecoder
@@ -40,6 +41,7 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol("ascii", "transducer", AsciiTransducerDecoder),
         Protocol("pump-nmea-v1", "pumps", lambda _rate: PumpLineDecoder("v1")),
         Protocol("pump-nmea-v2", "pumps", lambda _rate: PumpLineDecoder("v2")),
+        Protocol("bcc", "pumps", lambda _rate: BccPumpAdapter()),
     )
 }
 
