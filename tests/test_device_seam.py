@@ -65,9 +65,15 @@ def sent_until(port: VirtualPort, enough, timeout_s: float = 5.0) -> bytes:
     return sent
 
 
-def start(port: VirtualPort, adapter: Decoder, inbox: queue.Queue) -> PortReader:
+def start(
+    port: VirtualPort, adapter: Decoder, inbox: queue.Queue, session_speed: float = 1.0
+) -> PortReader:
     reader = PortReader(
-        PortSettings("transducer", port.path), adapter, inbox.put, backoff_s=(0.05, 0.2)
+        PortSettings("transducer", port.path),
+        adapter,
+        inbox.put,
+        backoff_s=(0.05, 0.2),
+        session_speed=session_speed,
     )
     reader.start()
     return reader
@@ -86,6 +92,20 @@ def test_a_talking_adapter_greets_the_device_when_its_port_opens_then_polls_on_t
     assert sent.startswith(b"HELLO\n")
     assert took >= 3 * POLL_S * 0.9  # on its own clock, not as fast as the loop can spin
     assert took < 3.0  # and not at the read timeout (1 s) either
+
+
+def test_a_session_sped_up_for_a_simulation_polls_as_much_faster() -> None:
+    inbox: queue.Queue = queue.Queue()
+    with VirtualPort("monitor") as port:
+        reader = start(port, PollingAdapter(), inbox, session_speed=10.0)
+        try:
+            started = time.monotonic()
+            sent_until(port, lambda sent: sent.count(b"POLL\n") >= 10)
+            took = time.monotonic() - started
+        finally:
+            reader.stop()
+    assert took < 10 * POLL_S  # ten polls, each 0.1 s of session time: 0.1 s of real time
+    assert took >= 10 * POLL_S / 10.0 * 0.9
 
 
 def test_a_talking_adapter_replies_to_what_it_read_and_delivers_it() -> None:

@@ -57,6 +57,10 @@ class ReplayPlayer:
     def done(self) -> bool:
         return self.front_end.done
 
+    def hear(self, device: str, data: bytes) -> list[Transmission]:
+        """A recording plays on whatever the host sends: it answers nothing."""
+        return []
+
     def advance(self, until_s: float) -> list[Transmission]:
         self.t_s = min(max(self.t_s, until_s), self.duration_s)
         return self.front_end.transmissions_until(self.t_s)

@@ -34,10 +34,11 @@ from typing import Protocol
 
 import numpy as np
 
-from devices.protocols.pump import DEFAULT_PROTOCOL, PumpProtocol
+from devices.protocols.pump import DEFAULT_PROTOCOL, sentence_format
 from devices.protocols.transducer import Calibration
 from devices.readings import TransducerStatus
 from devices.simulation.abp_waveform import AbpGenerator
+from devices.simulation.bcc_rack import BccRack
 from devices.simulation.pump_emulator import PumpEmulator
 from devices.simulation.scenario import (
     WAVEFORM_ARTIFACTS,
@@ -49,6 +50,7 @@ from devices.simulation.scenario import (
 from devices.simulation.transducer_emulator import Stretch, TransducerFrontEnd, Transmission
 
 TRANSDUCER = "transducer"
+RACK = "rack"  # the device name of a B. Braun rack that answers for every pump
 BLOCK_S = 10.0
 DEFAULT_TICK_S = 0.02
 # In step, how long a tick waits for a reader to take the bytes already sent: a monitor
@@ -120,9 +122,14 @@ class _ScenarioWaveform:
 
 
 class ScenarioPlayer:
-    """Every device of a scenario, advanced together on the scenario clock."""
+    """Every device of a scenario, advanced together on the scenario clock.
 
-    def __init__(self, scenario: Scenario, pump_protocol: PumpProtocol = DEFAULT_PROTOCOL) -> None:
+    ``pump_protocol`` is a pump sentence version (one device per pump, each
+    talking unasked) or ``"bcc"``: one B. Braun rack (device ``RACK``) that
+    holds every infusion and answers only when asked (``hear``).
+    """
+
+    def __init__(self, scenario: Scenario, pump_protocol: str = DEFAULT_PROTOCOL) -> None:
         self.scenario = scenario
         waveform = _ScenarioWaveform(scenario)
         fs = waveform.fs
@@ -152,17 +159,35 @@ class ScenarioPlayer:
                 if a.kind == "garbage"
             ],
         )
-        self.pumps = {
-            pump.pump_id: PumpEmulator(
-                pump, [i for i in scenario.infusions if i.pump_id == pump.pump_id], pump_protocol
-            )
-            for pump in scenario.pumps
-        }
+        self.rack = None
+        self.pumps = {}
+        if pump_protocol == "bcc":
+            self.rack = BccRack(scenario.infusions, scenario.pumps)
+        else:
+            version = sentence_format(pump_protocol).version
+            self.pumps = {
+                pump.pump_id: PumpEmulator(
+                    pump, [i for i in scenario.infusions if i.pump_id == pump.pump_id], version
+                )
+                for pump in scenario.pumps
+            }
         self.t_s = 0.0
 
     @property
     def devices(self) -> list[str]:
-        return [TRANSDUCER, *self.pumps]
+        return [TRANSDUCER, *self.pump_devices]
+
+    @property
+    def pump_devices(self) -> list[str]:
+        """The devices that report the pumps: each pump, or the one rack."""
+        return [RACK] if self.rack is not None else list(self.pumps)
+
+    def hear(self, device: str, data: bytes) -> list[Transmission]:
+        """What ``device`` answers, now, to bytes the host wrote to it (only a rack answers)."""
+        if device != RACK or self.rack is None:
+            return []
+        answer = self.rack.hear(self.t_s, data)
+        return [Transmission(self.t_s, RACK, answer)] if answer else []
 
     @property
     def done(self) -> bool:
@@ -199,6 +224,8 @@ class Player(Protocol):
 
     def advance(self, until_s: float) -> list[Transmission]: ...
 
+    def hear(self, device: str, data: bytes) -> list[Transmission]: ...
+
 
 def play(
     player: Player,
@@ -211,6 +238,7 @@ def play(
     on_tick: Callable[[float], None] | None = None,
     max_step_s: float = math.inf,
     in_step: Callable[[], bool] | None = None,
+    listen: Mapping[str, Callable[[], bytes]] | None = None,
 ) -> None:
     """Pace ``player`` at ``speed`` times real time, writing each device's bytes to its sink.
 
@@ -222,7 +250,9 @@ def play(
     write to another device than the one before, first waits for it, up to
     ``READER_WAIT_S``: the receiver then takes every device's bytes in
     scenario order. ``on_tick`` (if given) hears the
-    scenario time after each tick.
+    scenario time after each tick. ``listen`` gives, per device that answers,
+    what the host wrote to it since the last tick; the player's answers are
+    written back in the same tick.
     """
     if not (speed > 0.0):
         raise ValueError(f"speed must be above zero, got {speed!r}")
@@ -241,6 +271,10 @@ def play(
                 _wait_for(in_step, stop, clock)
             previous = tx.device
             sinks[tx.device].write(tx.data)
+        for device, take_sent in (listen or {}).items():
+            asked = take_sent()
+            for tx in player.hear(device, asked) if asked else []:
+                sinks[tx.device].write(tx.data)
         if on_tick is not None:
             on_tick(player.t_s)
         stop.wait(tick_s)

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devices.protocols.pump import DEFAULT_PROTOCOL
 from devices.simulation.scenario import Scenario
-from devices.simulation.simulator import TRANSDUCER, ScenarioPlayer, play
+from devices.simulation.simulator import RACK, TRANSDUCER, ScenarioPlayer, play
 from devices.simulation.virtual_ports import ReaderInStep, VirtualPort
 from monitor.alarm_outputs.configured import TextStream
 from monitor.bedside.live import LiveMonitor, RunResult, Screen
@@ -47,14 +48,22 @@ class DemoResult:
     expected: list[tuple[str, str]]
 
 
-def demo_config(base: Config, scenario: Scenario, ports: dict[str, VirtualPort], log_dir: Path):
+def demo_config(
+    base: Config,
+    scenario: Scenario,
+    ports: dict[str, VirtualPort],
+    log_dir: Path,
+    pump_protocol: str = DEFAULT_PROTOCOL,
+):
     """The packaged settings, pointed at the virtual ports and the demo's own log."""
+    pump_devices = [RACK] if pump_protocol == "bcc" else [p.pump_id for p in scenario.pumps]
     return base.with_overrides(
         {
             "ports.transducer": ports[TRANSDUCER].device,
             "ports.transducer_protocol": scenario.transducer.protocol,
             "ports.sample_rate_hz": float(scenario.transducer.sample_rate_hz),
-            "ports.pumps": [ports[p.pump_id].device for p in scenario.pumps],
+            "ports.pumps": [ports[device].device for device in pump_devices],
+            "ports.pump_protocol": pump_protocol,
             "log.directory": str(log_dir),
             "alarms.audio": "off",  # a demo at 120x would be a minute of beeping
         },
@@ -71,11 +80,16 @@ def run_demo(
     alarm_stream: TextStream,
     log_dir: Path | None = None,
     stop: threading.Event | None = None,
+    pump_protocol: str = DEFAULT_PROTOCOL,
 ) -> DemoResult:
-    """Play ``scenario`` into virtual ports and monitor them until the scenario ends."""
+    """Play ``scenario`` into virtual ports and monitor them until the scenario ends.
+
+    ``pump_protocol`` "bcc" puts the scenario's pumps in a simulated B. Braun
+    rack, polled by the monitor's BCC session at the demo's speed.
+    """
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="monitor-demo-"))
     log_dir.mkdir(parents=True, exist_ok=True)
-    player = ScenarioPlayer(scenario)
+    player = ScenarioPlayer(scenario, pump_protocol)
     ports = {device: VirtualPort(device) for device in player.devices}
     sim_stop = threading.Event()
     timeline: list[TimelineEntry] = []
@@ -83,10 +97,11 @@ def run_demo(
     try:
         start_admission(log_dir, scenario.weight_kg, by="monitor demo")
         monitor = LiveMonitor(
-            demo_config(base, scenario, ports, log_dir),
+            demo_config(base, scenario, ports, log_dir, pump_protocol),
             alarm_stream=alarm_stream,
             by="monitor demo",
             read_gather_s=0.0,  # the simulator waits on the readers: resting would slow it
+            session_speed=speed,  # the rack is polled in scenario time
         )
         simulator = threading.Thread(
             target=play,
@@ -97,6 +112,7 @@ def run_demo(
                 "tick_s": TICK_SCENARIO_S / speed,
                 "max_step_s": TICK_SCENARIO_S,
                 "in_step": ReaderInStep(ports, _received_by_device(monitor, ports)),
+                "listen": {RACK: ports[RACK].take_sent} if RACK in ports else None,
             },
             name="demo-simulator",
             daemon=True,

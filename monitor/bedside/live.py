@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Protocol
 import serial
 
 from devices.protocols.decoding import Decoder
-from devices.protocols.pump import PumpProtocol, sentence_format
 from devices.protocols.registry import make_adapter
 from devices.readings import SampleBlock
 from monitor.alarm_outputs.configured import TextStream, build_sinks
@@ -99,7 +98,7 @@ class Ports:
     pumps: tuple[PortSettings, ...]
     comm_loss_s: float
     max_gap_s: float
-    pump_protocol: PumpProtocol = "v2"
+    pump_protocol: str = "v2"  # a pump sentence version, or "bcc"
     pump_protocol_source: str = ""
 
     @classmethod
@@ -125,7 +124,7 @@ class Ports:
             pumps,
             config.number("ports.comm_loss_s"),
             config.number("ports.max_gap_s"),
-            sentence_format(config.text("ports.pump_protocol")).version,
+            config.text("ports.pump_protocol"),
             config.source("ports.pump_protocol"),
         )
 
@@ -136,8 +135,9 @@ class Ports:
         return make_adapter(self.protocol, "transducer", self.sample_rate_hz)
 
     def pump_decoder(self) -> Decoder:
-        """Every pump port reads the one configured version: the other is a decode error."""
-        return make_adapter(f"pump-nmea-{self.pump_protocol}", "pumps", self.sample_rate_hz)
+        """Every pump port reads the one configured protocol: any other is a decode error."""
+        name = "bcc" if self.pump_protocol == "bcc" else f"pump-nmea-{self.pump_protocol}"
+        return make_adapter(name, "pumps", self.sample_rate_hz)
 
     def warnings(self) -> list[str]:
         """What the configuration allows but a careful operator should be told at every start."""
@@ -223,7 +223,9 @@ class LiveMonitor:
     """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread.
 
     ``read_gather_s``: how long a port's reader rests after a read that took
-    all that waited (``serial_link.DEFAULT_GATHER_S``).
+    all that waited (``serial_link.DEFAULT_GATHER_S``). ``session_speed``:
+    how many times real time the devices' sessions run (polls, answer
+    timeouts); 1 beside a bed, the speed-up of a simulation played faster.
     """
 
     def __init__(
@@ -237,6 +239,7 @@ class LiveMonitor:
         stop: threading.Event | None = None,
         reload: threading.Event | None = None,
         read_gather_s: float = DEFAULT_GATHER_S,
+        session_speed: float = 1.0,
     ) -> None:
         self.config = config
         self.ports = Ports.from_config(config)
@@ -260,7 +263,9 @@ class LiveMonitor:
             max_gap_s=self.ports.max_gap_s,
             away_after_s=AWAY_S,
             clock=clock,
-            reader_factory=functools.partial(PortReader, gather_s=read_gather_s),
+            reader_factory=functools.partial(
+                PortReader, gather_s=read_gather_s, session_speed=session_speed
+            ),
         )
         self._started = clock()
         self._network = network

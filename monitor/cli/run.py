@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # the bedside (with its network links) is loaded when a comma
 
 DEMO_SCENARIO = "septic-refractory"
 DEFAULT_SPEED = 120.0  # the 4 h refractory scenario in 2 minutes
+# `monitor demo --protocol`: the pump protocol each name plays the pumps through.
+DEMO_PROTOCOLS = {"own": "v2", "bcc": "bcc"}
+PUMPS_SPOKEN = {"own": "pumps", "bcc": "a B. Braun pump rack (BCC)"}
 DISPLAYS = ("auto", "curses", "plain", "off")
 
 
@@ -118,7 +121,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     print(
         f"Demo: {scenario.title} ({clock_text(scenario.duration_s)} at {args.speed:g}x), "
-        "simulated transducer and pumps on virtual serial ports, read by the real monitor.",
+        f"simulated transducer and {PUMPS_SPOKEN[args.protocol]} on virtual serial ports, "
+        "read by the real monitor.",
         flush=True,
     )
     stop = threading.Event()
@@ -135,6 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 alarm_stream=sys.stdout if alarm_lines is None else alarm_lines,
                 log_dir=args.log_dir,
                 stop=stop,
+                pump_protocol=DEMO_PROTOCOLS[args.protocol],
             )
     except StartupError as exc:
         raise UsageError(str(exc)) from None
@@ -223,6 +228,13 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
         type=positive_number,
         default=DEFAULT_SPEED,
         help=f"scenario seconds per wall-clock second (default {DEFAULT_SPEED:g})",
+    )
+    demo.add_argument(
+        "--protocol",
+        choices=DEMO_PROTOCOLS,
+        default="own",
+        help="the devices' wire formats: own (default): this project's transducer frames and "
+        "pump sentences; bcc: the pumps in a simulated B. Braun Space rack, polled over BCC",
     )
     demo.add_argument("--log-dir", type=Path, help="where to log (default: a new temporary one)")
     demo.add_argument(

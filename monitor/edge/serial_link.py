@@ -127,7 +127,10 @@ class PortReader:
         backoff_s: tuple[float, float] = DEFAULT_BACKOFF_S,
         clock: Callable[[], float] = time.monotonic,
         open_port: Callable[..., Any] = serial.serial_for_url,
+        session_speed: float = 1.0,
     ) -> None:
+        if not session_speed > 0.0:
+            raise ValueError(f"a session's speed must be above 0, got {session_speed!r}")
         if not gather_s >= 0.0:
             raise ValueError(f"a reader's rest between reads must be 0 s or more, got {gather_s!r}")
         self.settings = settings
@@ -138,6 +141,9 @@ class PortReader:
         self._backoff_s = backoff_s
         self._clock = clock
         self._open_port = open_port
+        # The session's clock runs this many times the monotonic clock: 1 beside a
+        # bed; a simulation played at a speed-up runs its devices' sessions as fast.
+        self._session_speed = session_speed
         self._stop = threading.Event()
         self._port: Any = None  # the open port, for stop() to cancel its read
         self._thread = threading.Thread(
@@ -206,7 +212,7 @@ class PortReader:
             )
             self._port = port
             try:
-                self.decoder.open_session(self._clock())
+                self.decoder.open_session(self._clock() * self._session_speed)
                 self._send_outgoing(port)
                 self._read_until_stopped(port)
             except (serial.SerialException, OSError) as exc:
@@ -285,11 +291,11 @@ class PortReader:
         due = self.decoder.next_due()
         if due is None:
             return self._read_timeout_s
-        return max(0.0, min(self._read_timeout_s, due - now))
+        return max(0.0, min(self._read_timeout_s, due / self._session_speed - now))
 
     def _keep_session(self, port: Any, now: float) -> None:
         """Tell the decoder the time, then send what it queued: replies and requests due."""
-        self.decoder.on_time(now)
+        self.decoder.on_time(now * self._session_speed)
         self._send_outgoing(port)
 
     def _send_outgoing(self, port: Any) -> None:
