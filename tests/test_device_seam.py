@@ -19,7 +19,15 @@ from devices.protocols.registry import PROTOCOLS, UnknownProtocol, make_adapter,
 from devices.protocols.transducer import encode_frame
 from devices.readings import PumpReport, PumpState
 from devices.simulation.virtual_ports import VirtualPort
-from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
+from monitor.edge.serial_link import (
+    BEDSIDE_SESSIONS,
+    LinkEvent,
+    LinkEventKind,
+    PortReader,
+    PortSettings,
+    Received,
+    SessionClock,
+)
 
 POLL_S = 0.1
 
@@ -66,14 +74,17 @@ def sent_until(port: VirtualPort, enough, timeout_s: float = 5.0) -> bytes:
 
 
 def start(
-    port: VirtualPort, adapter: Decoder, inbox: queue.Queue, session_speed: float = 1.0
+    port: VirtualPort,
+    adapter: Decoder,
+    inbox: queue.Queue,
+    session_clock: SessionClock = BEDSIDE_SESSIONS,
 ) -> PortReader:
     reader = PortReader(
         PortSettings("transducer", port.path),
         adapter,
         inbox.put,
         backoff_s=(0.05, 0.2),
-        session_speed=session_speed,
+        session_clock=session_clock,
     )
     reader.start()
     return reader
@@ -94,10 +105,11 @@ def test_a_talking_adapter_greets_the_device_when_its_port_opens_then_polls_on_t
     assert took < 3.0  # and not at the read timeout (1 s) either
 
 
-def test_a_session_sped_up_for_a_simulation_polls_as_much_faster() -> None:
+def test_a_session_on_a_simulations_clock_polls_in_its_time() -> None:
     inbox: queue.Queue = queue.Queue()
+    ten_times = SessionClock(lambda: 10.0 * time.monotonic(), 10.0)
     with VirtualPort("monitor") as port:
-        reader = start(port, PollingAdapter(), inbox, session_speed=10.0)
+        reader = start(port, PollingAdapter(), inbox, ten_times)
         try:
             started = time.monotonic()
             sent_until(port, lambda sent: sent.count(b"POLL\n") >= 10)

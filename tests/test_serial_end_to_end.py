@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import subprocess
 import sys
@@ -13,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devices.protocols.bcc_pumps import BccPumpAdapter
 from devices.protocols.transducer import (
     AsciiTransducerDecoder,
     BinaryTransducerDecoder,
     encode_frame,
 )
-from devices.readings import SampleBlock
+from devices.readings import PumpReport, SampleBlock
 from devices.simulation.replay import ReplayPlayer, replay_front_end
 from devices.simulation.simulator import play
 from devices.simulation.virtual_ports import VirtualPort
@@ -27,7 +29,7 @@ from monitor.configuration.drug_table import load_drug_table
 from monitor.core.beat_stream import BeatStream
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
-from monitor.edge.serial_link import PortSettings
+from monitor.edge.serial_link import PortReader, PortSettings, Received
 
 from conftest import reference_record
 
@@ -221,3 +223,44 @@ def test_sim_names_a_scenario_it_cannot_find(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no-such-scenario" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_monitor_sim_plays_the_pumps_as_a_bcc_rack_that_a_reader_polls(tmp_path: Path) -> None:
+    """The rack answers only when asked: the reader's session gets the scenario's pump from it."""
+    scenario = tmp_path / "mini-no-pulse.toml"
+    scenario.write_text(MINI_NO_PULSE)
+    links = tmp_path / "ports"
+    sim = subprocess.Popen(
+        monitor_command(
+            "sim", "--scenario", str(scenario), "--speed", "1", "--pump-protocol", "bcc",
+            "--link-dir", str(links), "--quiet",
+        ),
+        cwd=Path(__file__).parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    inbox: queue.Queue = queue.Queue()
+    reader = None
+    try:
+        deadline = time.monotonic() + 30.0
+        while not (links / "rack").exists():
+            assert time.monotonic() < deadline and sim.poll() is None, sim.stderr
+            time.sleep(0.05)
+        adapter = BccPumpAdapter()
+        reader = PortReader(PortSettings("pump1", str(links / "rack"), 9600), adapter, inbox.put)
+        reader.start()
+        reports: list = []
+        while not reports:
+            item = inbox.get(timeout=20.0)
+            if isinstance(item, Received):
+                reports += [f for f in item.frames if isinstance(f, PumpReport)]
+    finally:
+        if reader is not None:
+            reader.stop()
+        sim.terminate()
+        sim.communicate(timeout=30)
+    assert (reports[0].pump_id, reports[0].drug_code, reports[0].concentration) == (
+        "1-1", "NORAD", 64.0,
+    )  # fmt: skip
+    assert adapter.counts["no_answer"] == 0

@@ -28,6 +28,7 @@ from monitor.bedside.live import LiveMonitor, RunResult, Screen
 from monitor.bedside.view import clock_text
 from monitor.clinical.engine import TimelineEntry
 from monitor.configuration.config import Config
+from monitor.edge.serial_link import SessionClock
 from monitor.log.outside import start_admission
 
 STALL_S = 10.0  # the simulation ended and nothing arrived for this long: stop
@@ -101,7 +102,7 @@ def run_demo(
             alarm_stream=alarm_stream,
             by="monitor demo",
             read_gather_s=0.0,  # the simulator waits on the readers: resting would slow it
-            session_speed=speed,  # the rack is polled in scenario time
+            session_clock=SessionClock(lambda: player.t_s, speed),  # polled in scenario time
         )
         simulator = threading.Thread(
             target=play,

@@ -50,9 +50,11 @@ from monitor.configuration.network_settings import NetworkConfigError
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
 from monitor.edge.serial_link import (
+    BEDSIDE_SESSIONS,
     DEFAULT_GATHER_S,
     PortReader,
     PortSettings,
+    SessionClock,
     describe_port_error,
 )
 from monitor.log.admission_file import read_admission
@@ -223,9 +225,9 @@ class LiveMonitor:
     """One bedside on real (or virtual) ports. Build it, then ``run`` it on one thread.
 
     ``read_gather_s``: how long a port's reader rests after a read that took
-    all that waited (``serial_link.DEFAULT_GATHER_S``). ``session_speed``:
-    how many times real time the devices' sessions run (polls, answer
-    timeouts); 1 beside a bed, the speed-up of a simulation played faster.
+    all that waited (``serial_link.DEFAULT_GATHER_S``). ``session_clock``:
+    what the devices' sessions (polls, answer timeouts) run on: the
+    monotonic clock beside a bed, a simulation's scenario clock in a demo.
     """
 
     def __init__(
@@ -239,7 +241,7 @@ class LiveMonitor:
         stop: threading.Event | None = None,
         reload: threading.Event | None = None,
         read_gather_s: float = DEFAULT_GATHER_S,
-        session_speed: float = 1.0,
+        session_clock: SessionClock = BEDSIDE_SESSIONS,
     ) -> None:
         self.config = config
         self.ports = Ports.from_config(config)
@@ -264,7 +266,7 @@ class LiveMonitor:
             away_after_s=AWAY_S,
             clock=clock,
             reader_factory=functools.partial(
-                PortReader, gather_s=read_gather_s, session_speed=session_speed
+                PortReader, gather_s=read_gather_s, session_clock=session_clock
             ),
         )
         self._started = clock()

@@ -29,7 +29,7 @@ PROGRESS_EVERY_S = 10.0
 def cmd_sim(args: argparse.Namespace) -> int:
     from devices.simulation.replay import ReplayPlayer, replay_front_end
     from devices.simulation.scenario_file import list_scenarios, load_scenario
-    from devices.simulation.simulator import ScenarioPlayer, play
+    from devices.simulation.simulator import RACK, ScenarioPlayer, play
     from devices.simulation.virtual_ports import VirtualPort
     from monitor.analysis.records import read_recording
     from monitor.bedside.view import clock_text
@@ -70,7 +70,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
                 next_progress[0] += PROGRESS_EVERY_S
                 print(f"  scenario time {clock_text(t_s)} / {clock_text(duration_s)}", flush=True)
 
-        play(player, ports, speed=args.speed, stop=stop, on_tick=progress)
+        listen = {RACK: ports[RACK].take_sent} if RACK in ports else None
+        play(player, ports, speed=args.speed, stop=stop, on_tick=progress, listen=listen)
         if args.hold_s and not stop.is_set():
             stop.wait(args.hold_s)  # let a monitor read the last bytes before the ports vanish
         sent = sum(p.bytes_written for p in ports.values())
@@ -194,10 +195,12 @@ def add_serial_commands(sub: argparse._SubParsersAction) -> None:
     )
     sim.add_argument(
         "--pump-protocol",
-        choices=PROTOCOL_VERSIONS,
+        choices=(*PROTOCOL_VERSIONS, "bcc"),
         default=DEFAULT_PROTOCOL,
         help=f"scenario: the pumps' sentence format (default {DEFAULT_PROTOCOL}, CRC-16; v1 is "
-        "the old 8-bit XOR, to try a monitor configured for it)",
+        "the old 8-bit XOR, to try a monitor configured for it); bcc: every pump in one "
+        "simulated B. Braun rack (device 'rack') that answers a monitor's BCC polls, in real "
+        "time at --speed 1",
     )
     sim.add_argument(
         "--hold-s",

@@ -108,6 +108,27 @@ def rest_after_read(read_bytes: int, since_last_read_s: float, longest_s: float)
     return max(0.0, min(longest_s, REST_BYTES * since_last_read_s / read_bytes))
 
 
+@dataclass(frozen=True)
+class SessionClock:
+    """The clock a device's session runs on (polls, answer timeouts), and its pace.
+
+    Beside a bed it is the monotonic clock. A simulation played at a speed-up
+    gives its own scenario clock, so the monitor asks its simulated devices
+    as often, and waits for them as long, in scenario time as a bedside does
+    in real time, however the host's load makes the scenario lag; ``speed``
+    (scenario seconds per real second) only turns a due time into a wait.
+    """
+
+    now: Callable[[], float] = time.monotonic
+    speed: float = 1.0
+
+
+BEDSIDE_SESSIONS = SessionClock()
+# A session's next moment is waited for at least this long: a simulation whose clock
+# lags its speed would otherwise be asked the time in a busy loop.
+SHORTEST_SESSION_WAIT_S = 0.001
+
+
 class PortReader:
     """Owns one port on a daemon thread and delivers ``Received`` and ``LinkEvent`` items.
 
@@ -127,10 +148,8 @@ class PortReader:
         backoff_s: tuple[float, float] = DEFAULT_BACKOFF_S,
         clock: Callable[[], float] = time.monotonic,
         open_port: Callable[..., Any] = serial.serial_for_url,
-        session_speed: float = 1.0,
+        session_clock: SessionClock = BEDSIDE_SESSIONS,
     ) -> None:
-        if not session_speed > 0.0:
-            raise ValueError(f"a session's speed must be above 0, got {session_speed!r}")
         if not gather_s >= 0.0:
             raise ValueError(f"a reader's rest between reads must be 0 s or more, got {gather_s!r}")
         self.settings = settings
@@ -141,9 +160,7 @@ class PortReader:
         self._backoff_s = backoff_s
         self._clock = clock
         self._open_port = open_port
-        # The session's clock runs this many times the monotonic clock: 1 beside a
-        # bed; a simulation played at a speed-up runs its devices' sessions as fast.
-        self._session_speed = session_speed
+        self._session = session_clock
         self._stop = threading.Event()
         self._port: Any = None  # the open port, for stop() to cancel its read
         self._thread = threading.Thread(
@@ -212,7 +229,7 @@ class PortReader:
             )
             self._port = port
             try:
-                self.decoder.open_session(self._clock() * self._session_speed)
+                self.decoder.open_session(self._session.now())
                 self._send_outgoing(port)
                 self._read_until_stopped(port)
             except (serial.SerialException, OSError) as exc:
@@ -235,7 +252,7 @@ class PortReader:
             self._read_device_file(port)
             return
         while not self._stop.is_set():
-            wait = self._wait_s(self._clock())
+            wait = self._wait_s()
             if port.timeout != wait:  # a session's deadline, else the fixed timeout
                 port.timeout = wait
             data = port.read(1)  # waits up to the timeout for a first byte
@@ -244,7 +261,7 @@ class PortReader:
                 if waiting:  # and takes the rest of what came with it in the same read
                     data += port.read(min(waiting, READ_SIZE))
                 self._hand_over(data, self._clock())
-            self._keep_session(port, self._clock())
+            self._keep_session(port)
 
     def _read_device_file(self, port: Any) -> None:
         """A device file read the way pyserial reads it, less its per-read bookkeeping.
@@ -259,12 +276,12 @@ class PortReader:
         device, abort = port.fileno(), port.pipe_abort_read_r
         last_read = self._clock()
         while not self._stop.is_set():
-            ready, _, _ = select.select([device, abort], [], [], self._wait_s(self._clock()))
+            ready, _, _ = select.select([device, abort], [], [], self._wait_s())
             if abort in ready:
                 os.read(abort, 1000)  # a stop cancelled the wait: the loop looks at the flag
                 continue
             if not ready:
-                self._keep_session(port, self._clock())
+                self._keep_session(port)
                 continue
             try:
                 data = os.read(device, READ_SIZE)
@@ -277,25 +294,29 @@ class PortReader:
                 )
             now = self._clock()
             self._hand_over(data, now)
-            self._keep_session(port, now)
+            self._keep_session(port)
             rest = min(
                 rest_after_read(len(data), now - last_read, self._gather_s),
-                self._wait_s(now),  # a request falling due ends the rest
+                self._wait_s(),  # a request falling due ends the rest
             )
             last_read = now
             if rest > 0.0:
                 self._stop.wait(rest)  # a stop ends the rest at once
 
-    def _wait_s(self, now: float) -> float:
+    def _wait_s(self) -> float:
         """How long a read may wait: its timeout, or less when the session has a request due."""
         due = self.decoder.next_due()
         if due is None:
             return self._read_timeout_s
-        return max(0.0, min(self._read_timeout_s, due / self._session_speed - now))
+        # a simulation's clock may lag its speed: waking early only finds nothing due yet
+        wait = (due - self._session.now()) / self._session.speed
+        if wait <= 0.0:
+            return 0.0
+        return min(self._read_timeout_s, max(SHORTEST_SESSION_WAIT_S, wait))
 
-    def _keep_session(self, port: Any, now: float) -> None:
+    def _keep_session(self, port: Any) -> None:
         """Tell the decoder the time, then send what it queued: replies and requests due."""
-        self.decoder.on_time(now * self._session_speed)
+        self.decoder.on_time(self._session.now())
         self._send_outgoing(port)
 
     def _send_outgoing(self, port: Any) -> None:
