@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.configuration.config import Config, ConfigProblem
-from monitor.configuration.drug_names import parse_drug_names
+from monitor.configuration.drug_names import drug_name_problems
 from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import network_problems
 
@@ -154,9 +154,7 @@ def drug_table_problems(config: Config) -> list[ConfigProblem]:
         table = load_drug_table(path)
     except DrugTableError as exc:
         return [ConfigProblem(config.source("drugs.table"), "drugs.table", str(exc))]
-    _, problems = parse_drug_names(config.table("drug_names"), table)
-    where = config.source("drug_names")
-    return [ConfigProblem(where, key, message) for key, message in problems]
+    return drug_name_problems(config, table)
 
 
 CHECKS: tuple[Callable[[Config], list[ConfigProblem]], ...] = (

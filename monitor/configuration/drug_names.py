@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from devices.infusion import CONCENTRATION_UNITS
+from devices.infusion import CONCENTRATION_UNITS, DOSE_UNITS
 from devices.readings import PumpReport
 from monitor.configuration.config import Config, ConfigError, ConfigProblem
 from monitor.configuration.drug_table import Drug, DrugTable
@@ -87,25 +87,29 @@ def parse_drug_names(
             problems.append((key, f"unit must be one of {accepted}, got {unit!r}"))
             continue
         assert isinstance(unit, str)
-        if CONCENTRATION_UNITS[unit][0] != _kind_of(drug):
+        if CONCENTRATION_UNITS[unit][0] != DOSE_UNITS[drug.dose_unit][0]:
             problems.append((key, f"{drug.name} is dosed in {drug.dose_unit}, not from {unit}"))
             continue
         names[name] = NamedDrug(drug, float(concentration), unit)
     return names, problems
 
 
+def drug_name_problems(config: Config, table: DrugTable) -> list[ConfigProblem]:
+    """What is wrong with ``[drug_names]``, each entry named with the file that set it."""
+    return _located(config, parse_drug_names(config.table("drug_names"), table)[1])
+
+
 def configured_drug_names(config: Config, table: DrugTable) -> dict[str, NamedDrug]:
     """``[drug_names]`` as the monitor reads it; ConfigError names each entry that is wrong."""
     names, problems = parse_drug_names(config.table("drug_names"), table)
     if problems:
-        where = config.source("drug_names")
-        raise ConfigError([ConfigProblem(where, key, message) for key, message in problems])
+        raise ConfigError(_located(config, problems))
     return names
 
 
-def _kind_of(drug: Drug) -> str:
-    """Mass or units: what a concentration of ``drug`` must be stated in."""
-    return "units" if drug.dose_unit.startswith("U/") else "mass"
+def _located(config: Config, problems: list[tuple[str, str]]) -> list[ConfigProblem]:
+    where = config.source("drug_names")
+    return [ConfigProblem(where, key, message) for key, message in problems]
 
 
 def resolve(report: PumpReport, table: DrugTable, names: Mapping[str, NamedDrug]) -> Resolved:
