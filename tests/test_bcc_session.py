@@ -166,3 +166,26 @@ def test_a_bit_flip_costs_only_the_block_it_hits(position: int, bit: int) -> Non
     damaged[position] ^= 1 << bit
     session.feed(bytes(damaged))
     assert session.feed(BLOCK_2) != []  # the block sent again after the NAK is read
+
+
+def test_a_rack_answering_a_poll_this_session_never_sent_is_read_and_then_polled() -> None:
+    """A capture replayed on its own timing, or a host restarted mid-answer: the rack's
+    blocks are its pumps whoever asked, and the session goes on polling under its bed id."""
+    session = BccSession(poll_s=5.0)
+    session.open_session(0.0)
+    session.take_outgoing()  # ADMIN:ALIVE, whose answer never comes
+    assert session.feed(BLOCK_1) == []
+    (cycle,) = session.feed(BLOCK_2)
+    assert {r.address for r in cycle} == {"50100", "50111", "50113"}
+    assert session.bed_id == "ComSystem" and session.step is Step.IDLE
+    session.on_time(0.5)
+    assert session.take_outgoing().endswith(encode_frame("ComSystem", "MEM:GET"))
+    assert session.counts["unasked"] == 0 and session.counts["no_answer"] == 0
+
+
+def test_a_rack_frame_while_idle_that_carries_no_pump_is_counted_as_unasked() -> None:
+    session = associated()
+    session.feed(BLOCK_1)
+    session.feed(BLOCK_2)  # the cycle ends: the session waits for its next poll
+    session.feed(GNACK)
+    assert session.counts["unasked"] == 1

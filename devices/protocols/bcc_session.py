@@ -159,17 +159,27 @@ class BccSession(Decoder[list[BccRecord]]):
     ) -> list[BccRecord] | None:
         """Move the session on with one checked frame; a complete cycle when it ends one."""
         errors = [r.value or "" for r in records if r.parameter == "GNERR"]
+        pump_data = any(r.address != RACK_ADDRESS for r in records)
         if self.step is Step.ASSOCIATING:
             if any(r.parameter == "GNACK" for r in records):
                 self.bed_id, self.step = bed_id, Step.IDLE
                 self._answer_by, self._poll_wanted = None, True
-            elif errors:
+                return None
+            if errors:
                 self._problem("device_error", f"ADMIN:ALIVE answered GNERR {errors[0]}")
-            return None
+                return None
+            if not pump_data:
+                return None
+            # The rack is answering a poll this session did not send (a host restarted
+            # mid-answer, a capture replayed on its own timing): it is associated, and its
+            # pumps are its pumps whoever asked; the session polls from here on.
+            self.bed_id, self._poll_wanted = bed_id, True
+        if self.step is not Step.POLLING and pump_data:
+            self.step, self._cycle = Step.POLLING, []
         if self.step is not Step.POLLING:
             self._problem("unasked", f"a frame while waiting for {self.step.value}")
             return None
-        if errors and errors[0] != NO_PUMPS and not any(r.address != RACK_ADDRESS for r in records):
+        if errors and errors[0] != NO_PUMPS and not pump_data:
             self._problem("device_error", f"MEM:GET answered GNERR {errors[0]}")
         self._cycle += records
         self._answered = self._ack_wanted = True
