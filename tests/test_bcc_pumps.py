@@ -26,9 +26,9 @@ def block(address: str, fields: dict[str, str], *, last: bool = True) -> bytes:
     return encode_frame("ComSystem", "\x1e".join(records), more_follow=not last)
 
 
-def polled(t: float = 0.0) -> BccPumpAdapter:
+def polled(t: float = 0.0, prefix: str = "") -> BccPumpAdapter:
     """An adapter that associated and has just asked MEM:GET."""
-    adapter = BccPumpAdapter()
+    adapter = BccPumpAdapter(pump_id_prefix=prefix)
     adapter.open_session(t)
     adapter.feed(GNACK)
     adapter.on_time(t + 0.05)
@@ -162,3 +162,8 @@ def test_the_registry_makes_it_for_pump_ports_only() -> None:
     assert isinstance(make_adapter("bcc", "pumps", 250.0), BccPumpAdapter)
     with pytest.raises(UnknownProtocol, match="bcc"):
         make_adapter("bcc", "transducer", 250.0)
+
+
+def test_a_rack_beside_another_names_its_pumps_with_its_port_name() -> None:
+    sentences = answer(polled(prefix="left:"), ARTERENOL_PUMP, block("50100", {"FMNOR": "1"}))
+    assert [s.pump_id for s in sentences] == ["left:1-3"]

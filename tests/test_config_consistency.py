@@ -20,12 +20,8 @@ import pytest
 from monitor.bedside.config_change import ChangeError, load_bedside_config, set_setting
 from monitor.cli import main
 from monitor.configuration.config import ConfigError, default_config
-from monitor.configuration.consistency import (
-    RELATIONS,
-    configuration_problems,
-    port_problems,
-    relation_problems,
-)
+from monitor.configuration.consistency import RELATIONS, configuration_problems, relation_problems
+from monitor.configuration.device_ports import port_problems
 
 pytestmark = pytest.mark.usefixtures("packaged_config_only")
 PACKAGED_DRUGS = (resources.files("monitor.defaults") / "drugs.toml").read_text()
@@ -113,6 +109,48 @@ BROKEN = [
     ("drug name field", None,
      '[drug_names]\n"Arterenol4mg/50" = {{ drug = "norepinephrine", strength = 80 }}',
      ['drug_names."Arterenol4mg/50"', "unknown fields ['strength']"]),
+    ("device protocol unknown", None,
+     '[[ports.device]]\nrole = "pumps"\npath = "/dev/ttyUSB3"\nprotocol = "spacecom"',
+     ["ports.device[1].protocol", "'spacecom' is not a protocol", "pumps: bcc, pump-nmea-v1"]),
+    ("device protocol of the other role", None,
+     '[[ports.device]]\nrole = "transducer"\npath = "/dev/ttyUSB3"\nprotocol = "bcc"',
+     ["ports.device[1].protocol", "'bcc' is spoken by pumps, not transducer"]),
+    ("device path across roles", None,
+     '[ports]\ntransducer = "/dev/ttyUSB0"\n[[ports.device]]\nrole = "pumps"\n'
+     'path = "/dev/ttyUSB0"\nprotocol = "bcc"',
+     ["ports.device[1]", "pump1's port '/dev/ttyUSB0' is already the transducer's "
+      "(ports.transducer)"]),
+    ("device path twice by two names", None,
+     '[[ports.device]]\nrole = "pumps"\npath = "{tmp}/by-id/rack"\nprotocol = "bcc"\n'
+     '[[ports.device]]\nrole = "pumps"\npath = "{tmp}/ttyUSB7"\nprotocol = "pump-nmea-v2"',
+     ["ports.device[2]", "already pump1's (ports.device[1])"]),
+    ("device baud the protocol cannot use", None,
+     '[[ports.device]]\nrole = "pumps"\npath = "/dev/ttyUSB3"\nprotocol = "bcc"\n'
+     'baud = 230400', ["ports.device[1].baud", "230400 is not a rate bcc runs at",
+                       "9600, 19200, 38400, 57600, 115200"]),
+    ("device baud too slow for the samples", None,
+     '[ports]\nsample_rate_hz = 1000\n[[ports.device]]\nrole = "transducer"\n'
+     'path = "/dev/ttyUSB3"\nprotocol = "binary"\nbaud = 19200',
+     ["ports.device[1].baud", "19200 baud cannot carry binary samples at 1000 Hz",
+      "needs at least 38400"]),
+    ("transducer baud too slow", None,
+     '[ports]\ntransducer = "/dev/ttyUSB0"\ntransducer_protocol = "ascii"\n'
+     "transducer_baudrate = 9600", ["ports.transducer_baudrate", "needs at least 38400"]),
+    ("device missing its path", None,
+     '[[ports.device]]\nrole = "pumps"\nprotocol = "bcc"',
+     ["ports.device[1].path", "missing"]),
+    ("device unknown field", None,
+     '[[ports.device]]\nrole = "pumps"\npath = "/dev/ttyUSB3"\nprotocol = "bcc"\n'
+     "parity = 1", ["ports.device[1]", "unknown fields ['parity']"]),
+    ("device role", None,
+     '[[ports.device]]\nrole = "pump"\npath = "/dev/ttyUSB3"\nprotocol = "bcc"',
+     ["ports.device[1].role", "'pump' is not a role; one of transducer, pumps"]),
+    ("two transducers", None,
+     '[ports]\ntransducer = "/dev/ttyUSB0"\n[[ports.device]]\nrole = "transducer"\n'
+     'path = "/dev/ttyUSB3"\nprotocol = "binary"',
+     ["ports.device[1]", "a second transducer", "ports.transducer already names"]),
+    ("device not a table", None, '[ports]\ndevice = ["/dev/ttyUSB3"]',
+     ["ports.device", "entry 1 must be a table"]),
     ("sustain past advisory", None,
      "[detector]\nrefractory_sustain_min = 240\nhydrocortisone_advisory_h = 2",
      ["detector.refractory_sustain_min", "hydrocortisone"]),

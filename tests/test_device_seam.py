@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from devices.protocol_catalogue import CATALOGUE
 from devices.protocols.decoding import Decoder
 from devices.protocols.pump import PumpLineDecoder, encode_report
 from devices.protocols.registry import PROTOCOLS, UnknownProtocol, make_adapter, protocol
@@ -175,7 +176,11 @@ def test_this_projects_own_formats_talk_only_unasked() -> None:
 def test_every_protocol_is_registered_under_the_name_its_adapter_gives() -> None:
     for name, entry in PROTOCOLS.items():
         assert entry.name == name
-        assert entry.make(250.0).protocol == name
+        assert make_adapter(name, entry.role, 250.0).protocol == name
+
+
+def test_every_protocol_the_configuration_accepts_has_an_adapter() -> None:
+    assert set(PROTOCOLS) == set(CATALOGUE)
 
 
 def test_each_role_has_its_own_protocols() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from log_rows import rows
 
+from devices.capture_file import read_capture
 from devices.simulation.scenario_file import load_scenario
 from monitor import core
 from monitor.log.store import DATABASE_NAME
@@ -421,3 +422,62 @@ def test_monitor_run_refuses_a_bad_configuration_naming_the_file_and_key(tmp_pat
     assert str(config) in result.stderr
     for part in named:
         assert part in result.stderr
+
+
+def rack_bed(path: Path, links: Path, log_dir: Path, baud: int) -> None:
+    """A transducer by the [ports] keys beside a B. Braun rack by a [[ports.device]] table."""
+    path.write_text(
+        f'[ports]\ntransducer = "{links / "transducer"}"\nsample_rate_hz = {FS}\n'
+        f'[[ports.device]]\nrole = "pumps"\npath = "{links / "rack"}"\nprotocol = "bcc"\n'
+        f'baud = {baud}\nname = "rack"\n'
+        f'[alarms]\naudio = "off"\n[log]\ndirectory = "{log_dir}"\n'
+    )
+
+
+def test_monitor_run_reads_a_rack_its_ports_device_table_names_and_reopens_it_alone(tmp_path):
+    links, log_dir = tmp_path / "ports", tmp_path / "log"
+    config, db = tmp_path / "bed.toml", log_dir / DATABASE_NAME
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "sim", "--scenario", "loss-of-pulse", "--speed", "1",
+         "--link-dir", str(links), "--quiet", "--pump-protocol", "bcc"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=RUN_DIR,
+    )  # fmt: skip
+    run = None
+    try:
+        deadline = time.monotonic() + 30
+        while not (links / "rack").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        rack_bed(config, links, log_dir, 9600)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config), "--display", "off",
+             "--capture", str(tmp_path / "bed.cap")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=RUN_DIR,
+        )  # fmt: skip
+        wait_for(db, run, "SELECT DISTINCT pump, drug FROM pump_events", [("1-1", "NORAD")])
+        # Another baud rate for the rack: its port alone is closed and opened again.
+        rack_bed(config, links, log_dir, 19200)
+        run.send_signal(signal.SIGHUP)
+        wait_for(db, run, "SELECT count(*) FROM events WHERE kind = 'reloaded'", [(1,)])
+        wait_for(
+            db, run, "SELECT count(*) FROM events WHERE source = 'rack' AND kind = 'connected'",
+            [(2,)],
+        )  # fmt: skip
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=30)
+    finally:  # a failing test leaves no monitor or simulator behind
+        for process in (run, sim):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    assert run.returncode == 0, err
+    connected = rows(db, "SELECT source, count(*) FROM events WHERE kind = 'connected' "
+                         "GROUP BY source ORDER BY source")  # fmt: skip
+    assert connected == [("rack", 2), ("transducer", 1)]
+    (reloaded,) = rows(db, "SELECT message FROM events WHERE kind = 'reloaded'")[0]
+    assert "ports.device" in reloaded and "19200" in reloaded
+    # --capture kept both directions of every port, across the reopening.
+    capture = read_capture(tmp_path / "bed.cap")
+    assert capture.ports["rack"].protocol == "bcc" and capture.ports["rack"].baud == 9600
+    carried = {(r.port, r.direction) for r in capture.records}
+    assert carried == {("rack", "tx"), ("rack", "rx"), ("transducer", "rx")}
+    assert f"Capture: {len(capture.records)} records in {tmp_path / 'bed.cap'}." in out

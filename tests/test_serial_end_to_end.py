@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devices.capture_file import read_capture
+from devices.protocols.bcc_frames import ACK
 from devices.protocols.bcc_pumps import BccPumpAdapter
 from devices.protocols.transducer import (
     AsciiTransducerDecoder,
@@ -264,3 +266,191 @@ def test_monitor_sim_plays_the_pumps_as_a_bcc_rack_that_a_reader_polls(tmp_path:
         "1-1", "NORAD", 64.0,
     )  # fmt: skip
     assert adapter.counts["no_answer"] == 0
+
+
+def test_monitor_listen_takes_each_device_as_a_ports_device_table_names_it(tmp_path: Path) -> None:
+    """A transducer of our frames and a B. Braun rack on one bench, each with its protocol."""
+    scenario = tmp_path / "mini-no-pulse.toml"
+    scenario.write_text(MINI_NO_PULSE)
+    links = tmp_path / "ports"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    sim = subprocess.Popen(
+        monitor_command(
+            "sim", "--scenario", str(scenario), "--speed", "1", "--pump-protocol", "bcc",
+            "--link-dir", str(links), "--quiet",
+        ),
+        cwd=Path(__file__).parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30.0
+        while not (links / "rack").exists():
+            assert time.monotonic() < deadline and sim.poll() is None, sim.stderr
+            time.sleep(0.05)
+        listen = subprocess.run(
+            monitor_command(
+                "listen",
+                "--device", f"role=transducer,path={links / 'transducer'},protocol=binary",
+                "--device", f"role=pumps,path={links / 'rack'},protocol=bcc,baud=9600,name=rack",
+                "--rate", "250", "--duration", "8", "--every", "1",
+            ),
+            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+    finally:
+        sim.terminate()
+        sim.communicate(timeout=30)
+    assert listen.returncode == 0, listen.stderr
+    assert f"rack         {links / 'rack'} at 9600 baud" in listen.stdout
+    assert "pump_heard: pump 1-1" in listen.stdout
+    assert "1-1/1 NORAD" in listen.stdout
+    assert "rack: " in listen.stdout and "no_answer" not in listen.stdout
+
+
+@pytest.mark.parametrize(
+    ("device", "named"),
+    [
+        ("role=pumps,path=/dev/ttyUSB3,protocol=spacecom",
+         "the command line: ports.device[1].protocol: 'spacecom' is not a protocol"),
+        ("role=pumps,path=/dev/ttyUSB3,protocol=bcc,baud=4800",
+         "ports.device[1].baud: 4800 is not a rate bcc runs at"),
+        ("role=pumps,/dev/ttyUSB3", "'/dev/ttyUSB3' is not FIELD=VALUE"),
+    ],
+)  # fmt: skip
+def test_listen_refuses_a_device_it_cannot_read_naming_the_field(device: str, named: str) -> None:
+    result = subprocess.run(
+        monitor_command("listen", "--transducer", "/dev/null", "--device", device),
+        cwd=Path(__file__).parent, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert named in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_capture_recorded_beside_a_rack_replays_at_a_desk_to_the_same_reports(
+    tmp_path: Path,
+) -> None:
+    """monitor record runs the rack's session and keeps both directions; monitor sim plays
+    the rack's side back on its own timing, and a monitor reading it hears the same pump."""
+    scenario = tmp_path / "mini-no-pulse.toml"
+    scenario.write_text(MINI_NO_PULSE)
+    links, capture_path = tmp_path / "bed", tmp_path / "bed7.cap"
+    sim = subprocess.Popen(
+        monitor_command(
+            "sim", "--scenario", str(scenario), "--speed", "1", "--pump-protocol", "bcc",
+            "--link-dir", str(links), "--quiet",
+        ),
+        cwd=Path(__file__).parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30.0
+        while not (links / "rack").exists():
+            assert time.monotonic() < deadline and sim.poll() is None, sim.stderr
+            time.sleep(0.05)
+        recorded = subprocess.run(
+            monitor_command(
+                "record", "--port", f"{links / 'rack'}@9600", "--port", str(links / "transducer"),
+                "--protocol", "bcc", "--protocol", "binary",
+                "--out", str(capture_path), "--duration", "7",
+            ),
+            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        sim.terminate()
+        sim.communicate(timeout=30)
+    assert recorded.returncode == 0, recorded.stderr
+    assert re.search(
+        r"pump1 \(bcc, .*\): \d+ bytes received, \d+ sent, [3-9] frames", recorded.stdout
+    )
+    capture = read_capture(capture_path)
+    assert capture.ports["pump1"].protocol == "bcc" and capture.ports["pump1"].baud == 9600
+    sent_to_rack = b"".join(
+        r.data for r in capture.records if r.port == "pump1" and r.direction == "tx"
+    )
+    assert b"ADMIN:ALIVE" in sent_to_rack and b"MEM:GET" in sent_to_rack and ACK in sent_to_rack
+    offline = BccPumpAdapter()
+    offline.open_session(0.0)
+    heard = [f for f in offline.feed(capture.received("pump1")) if isinstance(f, PumpReport)]
+    assert heard and {(r.pump_id, r.drug_code) for r in heard} == {("1-1", "NORAD")}
+
+    replay_links = tmp_path / "desk"
+    replay = subprocess.Popen(
+        monitor_command(
+            "sim", "--replay-capture", str(capture_path), "--link-dir", str(replay_links),
+            "--hold-s", "3",
+        ),
+        cwd=Path(__file__).parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30.0
+        while not (replay_links / "pump1").exists():
+            assert time.monotonic() < deadline and replay.poll() is None, replay.stderr
+            time.sleep(0.02)
+        listen = subprocess.run(
+            monitor_command(
+                "listen",
+                "--device", f"role=transducer,path={replay_links / 'transducer'},protocol=binary",
+                "--device", f"role=pumps,path={replay_links / 'pump1'},protocol=bcc",
+                "--rate", "250", "--duration", "6", "--every", "1",
+            ),
+            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        replayed, _ = replay.communicate(timeout=30)
+    finally:
+        if replay.poll() is None:
+            replay.kill()
+            replay.wait()
+    assert listen.returncode == 0, listen.stderr
+    assert f"Simulating capture {capture_path}" in replayed
+    assert "pump_heard: pump 1-1" in listen.stdout and "1-1/1 NORAD" in listen.stdout
+    assert re.search(r"transducer: [1-9]\d+ frames", listen.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "/dev/ttyUSB1", "--port", "/dev/ttyUSB2", "--protocol", "bcc",
+          "--protocol", "binary", "--protocol", "ascii"],
+         "3 --protocol for 2 --port: give one for all ports, or one per port"),
+        (["--port", "/dev/ttyUSB1", "--protocol", "spacecom"],
+         "--protocol spacecom: not a protocol this monitor reads; one of ascii, bcc"),
+        (["--port", "/dev/ttyUSB1@230400", "--protocol", "bcc"],
+         "--port /dev/ttyUSB1@230400: bcc runs at 9600, 19200"),
+        (["--port", "/dev/ttyUSB1@12345"], "12345 is not a standard baud rate"),
+    ],
+)  # fmt: skip
+def test_record_refuses_impossible_ports_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        monitor_command("record", *args, "--out", str(tmp_path / "x.cap")),
+        cwd=Path(__file__).parent, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.cap").exists()
+
+
+def test_record_says_which_port_never_opened_and_keeps_what_the_others_carried(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        monitor_command(
+            "record", "--port", str(tmp_path / "no-such-rack"), "--protocol", "bcc",
+            "--out", str(tmp_path / "x.cap"), "--duration", "1",
+        ),
+        cwd=Path(__file__).parent, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "open_failed: pump1 port" in result.stdout and "no such device" in result.stdout
+    assert "monitor record: never opened: pump1" in result.stderr
+    assert read_capture(tmp_path / "x.cap").records == []
+
+
+def test_sim_names_the_line_of_a_damaged_capture(tmp_path: Path) -> None:
+    damaged = tmp_path / "bed7.cap"
+    damaged.write_text('# monitor-capture 1 {}\n# port {"name": "rack", "path": "/dev/x", '
+                       '"baud": 9600}\n0.5 rack rx zz\n')  # fmt: skip
+    result = subprocess.run(
+        monitor_command("sim", "--replay-capture", str(damaged)),
+        cwd=Path(__file__).parent, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{damaged}: line 3: the bytes are not hexadecimal" in result.stderr

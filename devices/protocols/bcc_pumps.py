@@ -71,8 +71,16 @@ class BccPumpAdapter(Decoder[PumpSentence]):
 
     protocol = "bcc"
 
-    def __init__(self, *, poll_s: float = DEFAULT_POLL_S, answer_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        poll_s: float = DEFAULT_POLL_S,
+        answer_timeout_s: float = 5.0,
+        pump_id_prefix: str = "",
+    ) -> None:
+        """``pump_id_prefix`` (``left:``) tells this rack's ``1-3`` from another rack's."""
         super().__init__()
+        self.pump_id_prefix = pump_id_prefix
         self.session = BccSession(poll_s=poll_s, answer_timeout_s=answer_timeout_s)
         self.counts = self.session.counts  # one tally for the port
         self._sequences: dict[str, int] = {}
@@ -104,7 +112,7 @@ class BccPumpAdapter(Decoder[PumpSentence]):
             if name is None:
                 self._problem("bad_address", f"record for address {record.address!r}")
                 continue
-            pumps.setdefault(name, {})[record.parameter] = record.value
+            pumps.setdefault(self.pump_id_prefix + name, {})[record.parameter] = record.value
         sentences = []
         for name, fields in pumps.items():
             sentence = self._sentence(name, fields)

@@ -175,9 +175,9 @@ def set_setting(
         bound = before.allowed(key)
     except KeyError as exc:
         raise ChangeError(str(exc.args[0])) from None
-    if bound.type == "table":
+    if bound.type in ("table", "table_list"):
         raise ChangeError(
-            f"{key} is a table of names: edit it in the unit's file and check that file with "
+            f"{key} is {bound}: edit it in the unit's file and check that file with "
             "'monitor config check FILE'"
         )
     if not unit and not bound.bedside:

@@ -13,7 +13,6 @@ tried again (``LogOpener``) until it opens.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import serial
 
+from devices.capture_file import CapturedPort
 from devices.protocols.decoding import Decoder
 from devices.protocols.registry import make_adapter
 from devices.readings import SampleBlock
@@ -44,14 +44,17 @@ from monitor.clinical.engine import TimelineEntry
 from monitor.clinical.pipeline import MonitorPipeline
 from monitor.clinical.settings import ClinicalSettings
 from monitor.configuration.config import Config, ConfigError
+from monitor.configuration.device_ports import DevicePort, configured_ports, port_identity
 from monitor.configuration.drug_names import configured_drug_names
 from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import NetworkConfigError
+from monitor.edge.capture import CaptureWriter
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind
 from monitor.edge.serial_link import (
     BEDSIDE_SESSIONS,
     DEFAULT_GATHER_S,
+    Deliver,
     PortReader,
     PortSettings,
     SessionClock,
@@ -92,87 +95,112 @@ class Screen(Protocol):
 
 @dataclass(frozen=True)
 class Ports:
-    """The devices the configuration names."""
+    """The devices the configuration names (``device_ports.py``), as the serial edge opens them."""
 
-    transducer: PortSettings
-    protocol: str
+    transducer_port: DevicePort
+    pump_ports: tuple[DevicePort, ...]
     sample_rate_hz: float
-    pumps: tuple[PortSettings, ...]
     comm_loss_s: float
     max_gap_s: float
-    pump_protocol: str = "v2"  # a pump sentence version, or "bcc"
-    pump_protocol_source: str = ""
 
     @classmethod
     def from_config(cls, config: Config) -> Ports:
-        url = config.text("ports.transducer").strip()
-        if not url:
+        configured = configured_ports(config)
+        if configured.problems:
+            raise StartupError("; ".join(str(problem) for problem in configured.problems))
+        if configured.transducer is None:
             raise StartupError(
-                f"ports.transducer is empty in {config.source('ports.transducer')}: name the "
-                "transducer's port (e.g. /dev/ttyUSB0), or try `monitor demo` without hardware"
+                f"no transducer is configured: ports.transducer is empty in "
+                f"{config.source('ports.transducer')} and no [[ports.device]] has "
+                'role = "transducer"; name its port (e.g. /dev/ttyUSB0), or try '
+                "`monitor demo` without hardware"
             )
-        pump_baud = config.integer("ports.pump_baudrate")
-        pumps = tuple(
-            PortSettings(f"pump{i}", str(u).strip(), pump_baud)
-            for i, u in enumerate(config.texts("ports.pumps"), start=1)
-        )
-        for pump in pumps:
-            if not pump.url:
-                raise StartupError(f"ports.pumps: {pump.role} has an empty port name")
         return cls(
-            PortSettings(TRANSDUCER, url, config.integer("ports.transducer_baudrate")),
-            config.text("ports.transducer_protocol"),
+            configured.transducer,
+            configured.pumps,
             config.number("ports.sample_rate_hz"),
-            pumps,
             config.number("ports.comm_loss_s"),
             config.number("ports.max_gap_s"),
-            config.text("ports.pump_protocol"),
-            config.source("ports.pump_protocol"),
         )
+
+    @property
+    def transducer(self) -> PortSettings:
+        return _settings(self.transducer_port)
+
+    @property
+    def pumps(self) -> tuple[PortSettings, ...]:
+        return tuple(_settings(port) for port in self.pump_ports)
 
     def all(self) -> tuple[PortSettings, ...]:
         return (self.transducer, *self.pumps)
 
     def transducer_decoder(self) -> Decoder:
-        return make_adapter(self.protocol, "transducer", self.sample_rate_hz)
+        return make_adapter(self.transducer_port.protocol, "transducer", self.sample_rate_hz)
 
-    def pump_decoder(self) -> Decoder:
-        """Every pump port reads the one configured protocol: any other is a decode error."""
-        name = "bcc" if self.pump_protocol == "bcc" else f"pump-nmea-{self.pump_protocol}"
-        return make_adapter(name, "pumps", self.sample_rate_hz)
+    def pump_decoder(self, port: DevicePort) -> Decoder:
+        """A pump port reads its configured protocol: any other is a decode error."""
+        return make_adapter(
+            port.protocol, "pumps", self.sample_rate_hz, pump_id_prefix=port.pump_id_prefix
+        )
+
+    def pump_readers(self) -> list[tuple[PortSettings, Decoder]]:
+        return [(_settings(port), self.pump_decoder(port)) for port in self.pump_ports]
 
     def warnings(self) -> list[str]:
         """What the configuration allows but a careful operator should be told at every start."""
-        if self.pumps and self.pump_protocol == "v1":
-            return [
-                f"ports.pump_protocol is v1 (in {self.pump_protocol_source}): pump sentences are "
-                "checked by an 8-bit XOR that lets some corrupted reports through as valid "
-                "(docs/protocols.md); set v2 once the pumps speak it"
-            ]
-        return []
+        return [
+            f"{_protocol_key(port)} is v1 (in {port.source}): {port.name}'s sentences are "
+            "checked by an 8-bit XOR that lets some corrupted reports through as valid "
+            "(docs/protocols.md); set v2 once the pumps speak it"
+            for port in self.pump_ports
+            if port.protocol == "pump-nmea-v1"
+        ]
+
+
+def _reader_factory(
+    gather_s: float, session_clock: SessionClock, capture: CaptureWriter | None
+) -> Callable[[PortSettings, Decoder, Deliver], PortReader]:
+    """Readers for the serial edge; with a capture, each port's bytes are recorded too."""
+
+    def make(settings: PortSettings, decoder: Decoder, deliver: Deliver) -> PortReader:
+        tap = None
+        if capture is not None:
+            role = "transducer" if settings.role == TRANSDUCER else "pumps"
+            port = CapturedPort(
+                settings.role, settings.url, settings.baudrate, decoder.protocol, role
+            )
+            tap = capture.tap(port)
+        return PortReader(
+            settings, decoder, deliver, gather_s=gather_s, session_clock=session_clock, tap=tap
+        )
+
+    return make
+
+
+def _settings(port: DevicePort) -> PortSettings:
+    return PortSettings(port.name, port.path, port.baud)
+
+
+def _protocol_key(port: DevicePort) -> str:
+    return "ports.pump_protocol" if port.key == "ports.pumps" else f"{port.key}.protocol"
 
 
 def check_ports(
-    ports: Ports, open_port: Callable[..., serial.SerialBase] = serial.serial_for_url
+    ports: Iterable[DevicePort], open_port: Callable[..., serial.SerialBase] = serial.serial_for_url
 ) -> None:
-    """Open and close every port once, so a wrong path or a busy port stops the start-up."""
-    check_port_settings(ports.all(), open_port)
+    """Open and close every port once, so a wrong path or a busy port stops the start-up.
 
-
-def check_port_settings(
-    settings_list: Iterable[PortSettings],
-    open_port: Callable[..., serial.SerialBase] = serial.serial_for_url,
-) -> None:
-    """StartupError naming every port of ``settings_list`` that cannot be opened."""
+    StartupError names each port that cannot be opened, with the key that configured it.
+    """
     problems = []
-    for settings in settings_list:
-        key = "ports.transducer" if settings.role == TRANSDUCER else "ports.pumps"
+    for port in ports:
+        settings = _settings(port)
         try:
-            port = open_port(settings.url, baudrate=settings.baudrate, timeout=0, exclusive=True)
+            opened = open_port(settings.url, baudrate=settings.baudrate, timeout=0, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
-            problems.append(f"{key}: {describe_port_error(settings, exc)}")
+            problems.append(f"{port.key}: {describe_port_error(settings, exc)}")
             continue
-        port.close()
+        opened.close()
     if problems:
         raise StartupError("; ".join(problems))
 
@@ -228,6 +256,7 @@ class LiveMonitor:
     all that waited (``serial_link.DEFAULT_GATHER_S``). ``session_clock``:
     what the devices' sessions (polls, answer timeouts) run on: the
     monotonic clock beside a bed, a simulation's scenario clock in a demo.
+    ``capture``: every port's bytes, both ways, are written to it too.
     """
 
     def __init__(
@@ -242,6 +271,7 @@ class LiveMonitor:
         reload: threading.Event | None = None,
         read_gather_s: float = DEFAULT_GATHER_S,
         session_clock: SessionClock = BEDSIDE_SESSIONS,
+        capture: CaptureWriter | None = None,
     ) -> None:
         self.config = config
         self.ports = Ports.from_config(config)
@@ -254,10 +284,10 @@ class LiveMonitor:
         self._drugs = drugs
         self._drug_names = configured_drug_names(config, drugs)
         network = network_plan(config)
-        check_ports(self.ports)
+        check_ports((self.ports.transducer_port, *self.ports.pump_ports))
         self.input = DeviceInput(
             (self.ports.transducer, self.ports.transducer_decoder()),
-            [(p, self.ports.pump_decoder()) for p in self.ports.pumps],
+            self.ports.pump_readers(),
             sample_rate=self.ports.sample_rate_hz,
             drug_table=drugs,
             drug_names=self._drug_names,
@@ -265,9 +295,7 @@ class LiveMonitor:
             max_gap_s=self.ports.max_gap_s,
             away_after_s=AWAY_S,
             clock=clock,
-            reader_factory=functools.partial(
-                PortReader, gather_s=read_gather_s, session_clock=session_clock
-            ),
+            reader_factory=_reader_factory(read_gather_s, session_clock, capture),
         )
         self._started = clock()
         self._network = network
@@ -523,9 +551,18 @@ class LiveMonitor:
         drugs = load_drug_table(config.text("drugs.table").strip() or None)
         drug_names = configured_drug_names(config, drugs)
         network = network_plan(config) if plan.network else None
-        running = {p.role: p for p in self.ports.pumps}
-        moved = [p for p in ports.pumps if plan.reopen_every_pump or running.get(p.role) != p]
-        check_port_settings(moved)
+        if ports.transducer_port != self.ports.transducer_port:
+            raise StartupError(
+                f"the transducer's port changed ({self.ports.transducer_port.path} "
+                f"{self.ports.transducer_port.protocol} -> {ports.transducer_port.path} "
+                f"{ports.transducer_port.protocol}): it makes stream time; restart the monitor"
+            )
+        running = {p.name: p for p in self.ports.pump_ports}
+        moved = [p for p in ports.pump_ports if running.get(p.name) != p]
+        # A port this monitor holds cannot be opened a second time (it is opened exclusive):
+        # it is known to be there, and only its settings change.
+        held = {port_identity(p.path) for p in self.ports.pump_ports}
+        check_ports(p for p in moved if port_identity(p.path) not in held)
         old_hash, new_hash = config_hash(self.config), config_hash(config)
         now_s = self.bedside.engine.now_s
         changed = list(plan.changes)
@@ -545,12 +582,12 @@ class LiveMonitor:
             self.log.add_event(now_s, "monitor", "reloaded", message, detail)
         if plan.pump_ports or drugs != self._drugs:
             change = self.input.replace_pumps(
-                [(p, ports.pump_decoder()) for p in ports.pumps],
+                ports.pump_readers(),
                 comm_loss_s=ports.comm_loss_s,
                 max_gap_s=ports.max_gap_s,
                 drug_table=drugs,
                 drug_names=drug_names,
-                reopen_all=plan.reopen_every_pump,
+                reopen={p.name for p in moved},
             )
             publish(
                 self.bedside.pump_ports_changed(change.opened, change.removed, change.pumps_gone)

@@ -23,7 +23,8 @@ NEEDS_RESTART = (
     "ports.sample_rate_hz",
 )
 NEEDS_RESTART_SECTIONS = ("log.",)
-PUMP_PORT_KEYS = ("ports.pumps", "ports.pump_baudrate", "ports.pump_protocol")
+# ports.device too: a transducer's entry that changed is refused when the ports are read.
+PUMP_PORT_KEYS = ("ports.pumps", "ports.pump_baudrate", "ports.pump_protocol", "ports.device")
 INPUT_KEYS = ("ports.comm_loss_s", "ports.max_gap_s", "drug_names")
 OUTPUT_KEYS = (
     "alarms.audio", "alarms.audio_player", "alarms.gpio_chip", "alarms.gpio_line",
@@ -56,11 +57,6 @@ class ReloadPlan:
     @property
     def pump_ports(self) -> bool:
         return any(k in PUMP_PORT_KEYS or k in INPUT_KEYS for k in self.keys)
-
-    @property
-    def reopen_every_pump(self) -> bool:
-        """A new sentence format: every pump port needs a new decoder."""
-        return "ports.pump_protocol" in self.keys
 
     @property
     def outputs(self) -> bool:

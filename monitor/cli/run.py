@@ -20,6 +20,7 @@ from monitor.cli.config import load_effective
 if TYPE_CHECKING:  # the bedside (with its network links) is loaded when a command runs
     from monitor.bedside.demo import DemoResult
     from monitor.bedside.live import Screen
+    from monitor.edge.capture import CaptureWriter
     from monitor.screens.curses_screen import TextTail
 
 DEMO_SCENARIO = "septic-refractory"
@@ -81,7 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop, reload = threading.Event(), threading.Event()
     on_signals(stop, reload)
     first = True
-    with choose_screen(display, sys.stdout, alarm_lines) as screen:
+    capture = open_capture(args.capture)
+    with choose_screen(display, sys.stdout, alarm_lines) as screen, closing_capture(capture):
         while True:  # a reload for a new admission starts the bedside again for that patient
             try:
                 monitor = LiveMonitor(
@@ -90,6 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     log_dir=args.log_dir,
                     stop=stop,
                     reload=reload,
+                    capture=capture,
                 )
             except StartupError as exc:
                 raise UsageError(str(exc)) from None
@@ -106,7 +109,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"Monitor {result.reason} at stream time {clock_text(result.stream_s)}; "
         f"log: {result.log_path or 'none'}."
     )
+    if capture is not None:
+        print(f"Capture: {capture.records} records in {capture.path}.")
+        if capture.failure:
+            print(f"monitor run: {capture.failure}", file=sys.stderr)
     return 0
+
+
+def open_capture(path: str | None) -> CaptureWriter | None:
+    """The wire capture --capture asks for; a file that cannot be written stops the start."""
+    if path is None:
+        return None
+    from monitor.bedside.live import software_version
+    from monitor.edge.capture import CaptureError, CaptureWriter
+
+    try:
+        return CaptureWriter(path, software=software_version())
+    except CaptureError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@contextmanager
+def closing_capture(capture: CaptureWriter | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if capture is not None:
+            capture.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -198,6 +227,12 @@ def add_run_commands(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--config", type=Path, help="configuration file (default: search order)")
     run.add_argument("--log-dir", type=Path, help="log directory (default: log.directory)")
+    run.add_argument(
+        "--capture",
+        metavar="FILE",
+        help="also write every byte the ports carry, both ways, with its arrival time, to a "
+        "wire capture (docs/protocols.md; monitor sim --replay-capture plays it back)",
+    )
     run.add_argument(
         "--display",
         choices=DISPLAYS,

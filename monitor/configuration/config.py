@@ -28,11 +28,13 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
-#: What a setting holds once checked: float, int, text, or a tuple of text.
-Value = float | int | str | tuple[str, ...] | Mapping[str, "TableEntry"]
-TableEntry = str | Mapping[str, str | float | int]
+#: What a setting holds once checked: a number, text, a tuple of text, a table of
+#: names, or a tuple of small tables (a TOML array of tables, ``[[ports.device]]``).
+Fields = Mapping[str, str | float | int]
+TableEntry = str | Fields
+Value = float | int | str | tuple[str, ...] | Mapping[str, TableEntry] | tuple[Fields, ...]
 
 PACKAGED = "packaged defaults"
 DEFAULTS_FILE = "monitor.toml"
@@ -41,7 +43,7 @@ CONFIG_NAME = "monitor.toml"
 ENV_VAR = "MONITOR_CONFIG"
 #: The system-wide override directory. Read at call time, so tests can point it elsewhere.
 ETC_DIR = Path("/etc/monitor")
-TYPES = ("float", "int", "text", "choice", "text_list", "table")
+TYPES = ("float", "int", "text", "choice", "text_list", "table", "table_list")
 _BOUND_FIELDS = {"type", "min", "max", "unit", "choices", "free", "bedside"}
 
 
@@ -95,6 +97,8 @@ class Bound:
             return f"{limits} {self.unit}" if self.unit else limits
         if self.type == "table":
             return "a table of names"
+        if self.type == "table_list":
+            return "a list of tables"
         return "a list of text" if self.type == "text_list" else "any text"
 
     def parse(self, value: object) -> Value:
@@ -107,6 +111,8 @@ class Bound:
             return self._parse_number(value)
         if self.type == "table":
             return _parse_table(value)
+        if self.type == "table_list":
+            return _parse_table_list(value)
         if self.type == "text_list":
             if not isinstance(value, list | tuple):
                 raise ValueError(f"must be a list of text, got {_shown(value)}")
@@ -228,13 +234,19 @@ class Config(Mapping[str, Value]):
         """A ``text_list`` setting."""
         value = self._typed(key, ("text_list",))
         assert isinstance(value, tuple)
-        return value
+        return cast(tuple[str, ...], value)
 
     def table(self, key: str) -> Mapping[str, TableEntry]:
         """A ``table`` setting: names, each with text or a small table of text and numbers."""
         value = self._typed(key, ("table",))
         assert isinstance(value, Mapping)
         return value
+
+    def tables(self, key: str) -> tuple[Fields, ...]:
+        """A ``table_list`` setting: small tables of text and numbers, in the file's order."""
+        value = self._typed(key, ("table_list",))
+        assert isinstance(value, tuple)
+        return cast(tuple[Fields, ...], value)  # the bounds fix the items' type
 
     def _typed(self, key: str, types: tuple[str, ...]) -> Value:
         self._known(key)
@@ -544,7 +556,7 @@ def _bound(key: str, entry: object) -> Bound:
     if kind not in TYPES:
         raise ValueError(f"type must be one of {', '.join(TYPES)}, got {_shown(kind)}")
     present = entry.keys() - {"type"}
-    if kind in ("text", "text_list", "table"):
+    if kind in ("text", "text_list", "table", "table_list"):
         if entry.get("free") is not True or present != {"free"}:
             raise ValueError(f"a {kind} setting takes only free = true")
         return Bound(key, kind)
@@ -598,6 +610,28 @@ def _prefixes(keys: Iterable[str]) -> Iterator[str]:
             yield ".".join(parts[:i])
 
 
+def _parse_table_list(value: object) -> tuple[Fields, ...]:
+    """A list of small tables (``[[ports.device]]``); what their fields mean is for the
+    setting's user to check."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"must be a list of tables ([[...]]), got {_shown(value)}")
+    entries = []
+    for i, entry in enumerate(value, start=1):
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"entry {i} must be a table, got {_shown(entry)}")
+        entries.append(_fields(entry, f"entry {i}"))
+    return tuple(entries)
+
+
+def _fields(entry: Mapping[str, object], where: str) -> Fields:
+    fields: dict[str, str | float | int] = {}
+    for field, item in entry.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValueError(f"{where}.{field} must be text or a number, got {_shown(item)}")
+        fields[field] = item
+    return MappingProxyType(fields)
+
+
 def _parse_table(value: object) -> Mapping[str, TableEntry]:
     """A table of names, each naming text or a table of text and numbers (what it means is
     for the setting's user to check: the bounds file only knows the shape)."""
@@ -612,14 +646,7 @@ def _parse_table(value: object) -> Mapping[str, TableEntry]:
             continue
         if not isinstance(entry, Mapping):
             raise ValueError(f"{json.dumps(name)} must be text or a table, got {_shown(entry)}")
-        fields: dict[str, str | float | int] = {}
-        for field, item in entry.items():
-            if isinstance(item, bool) or not isinstance(item, str | int | float):
-                raise ValueError(
-                    f"{json.dumps(name)}.{field} must be text or a number, got {_shown(item)}"
-                )
-            fields[field] = item
-        entries[name] = MappingProxyType(fields)
+        entries[name] = _fields(entry, json.dumps(name))
     return MappingProxyType(entries)
 
 
@@ -629,7 +656,7 @@ def toml_literal(value: object) -> str:
         pairs = (f"{json.dumps(k)} = {toml_literal(v)}" for k, v in value.items())
         return "{" + ", ".join(pairs) + "}"
     if isinstance(value, tuple):
-        return "[" + ", ".join(json.dumps(item) for item in value) + "]"
+        return "[" + ", ".join(toml_literal(item) for item in value) + "]"
     if isinstance(value, str):
         return json.dumps(value)
     return repr(value)

@@ -11,11 +11,11 @@ and a reload on SIGHUP all refuse on the same list.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.configuration.config import Config, ConfigProblem
+from monitor.configuration.device_ports import port_problems
 from monitor.configuration.drug_names import drug_name_problems
 from monitor.configuration.drug_table import DrugTableError, load_drug_table
 from monitor.configuration.network_settings import network_problems
@@ -101,48 +101,6 @@ def relation_problems(config: Config) -> list[ConfigProblem]:
                 + f" (from {config.source(other)}): {relation.why}",
             )
         )  # fmt: skip
-    return problems
-
-
-def port_identity(url: str) -> str:
-    """What makes two port names the same device: a path's real target, a URL as written."""
-    if "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme.lower()}://{rest}"
-    return os.path.realpath(url)
-
-
-def port_problems(config: Config) -> list[ConfigProblem]:
-    """A port listed twice, or a pump on the transducer's port: two readers would split its bytes.
-
-    Neither reader would see whole frames, so both devices would fall
-    silent for good (a pump so would leave NEE unknown, refractory
-    detection off); the start refuses instead.
-    """
-    transducer = config.text("ports.transducer").strip()
-    problems = []
-    seen: dict[str, str] = {}
-    if transducer:
-        seen[port_identity(transducer)] = "the transducer (ports.transducer)"
-    for i, url in enumerate(config.texts("ports.pumps"), start=1):
-        url = url.strip()
-        if not url:
-            problems.append(
-                ConfigProblem(
-                    config.source("ports.pumps"), "ports.pumps",
-                    f"pump{i}'s port is empty: name its port (e.g. /dev/ttyUSB1) or remove it",
-                )
-            )  # fmt: skip
-            continue
-        earlier = seen.setdefault(port_identity(url), f"pump{i}")
-        if earlier != f"pump{i}":
-            problems.append(
-                ConfigProblem(
-                    config.source("ports.pumps"), "ports.pumps",
-                    f"pump{i}'s port {url!r} is already {earlier}'s: each port has one "
-                    "device and one reader (a pump rack on one port reports all its pumps)",
-                )
-            )  # fmt: skip
     return problems
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -208,14 +208,15 @@ class DeviceInput:
         max_gap_s: float,
         drug_table: DrugTable,
         drug_names: Mapping[str, NamedDrug] | None = None,
-        reopen_all: bool = False,
+        reopen: Collection[str] = (),
     ) -> PumpPortChange:
         """A reload: only the pump ports whose settings changed are closed and opened again.
 
         An unchanged port keeps its reader, its decoder and its pumps' timers
         (no reopening, no communications loss); a new or moved one starts
         from now, so its loss timer runs from the reload, not from stream
-        time 0. ``reopen_all``: every pump port (a new sentence format). The
+        time 0. ``reopen``: ports to reopen even if their settings are the same
+        (a new protocol needs a new decoder). The
         transducer never changes here: it makes stream time.
         """
         self._comm_loss_s, self._max_gap_s, self._drugs = comm_loss_s, max_gap_s, drug_table
@@ -226,7 +227,11 @@ class DeviceInput:
         now_s = self.now(self._clock())
         opened, removed = [], []
         for role in [r for r in self._links if r != self.transducer_role]:
-            if reopen_all or role not in wanted or wanted[role][0] != self._links[role].settings:
+            if (
+                role in reopen
+                or role not in wanted
+                or wanted[role][0] != self._links[role].settings
+            ):
                 self._readers.pop(role).stop()
                 link = self._links.pop(role)
                 if role in wanted:

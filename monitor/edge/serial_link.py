@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import serial
 
 from devices.protocols.decoding import Decoder, Problem
+from monitor.edge.capture import Tap
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ class PortReader:
 
     ``deliver`` is called from the reader thread; it must be thread-safe
     (a ``queue.Queue.put`` is). ``open_port`` is ``serial.serial_for_url``
-    unless a test substitutes its own.
+    unless a test substitutes its own. ``tap`` (``capture.py``) hears every
+    byte read and written, before it is decoded or sent.
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class PortReader:
         clock: Callable[[], float] = time.monotonic,
         open_port: Callable[..., Any] = serial.serial_for_url,
         session_clock: SessionClock = BEDSIDE_SESSIONS,
+        tap: Tap | None = None,
     ) -> None:
         if not gather_s >= 0.0:
             raise ValueError(f"a reader's rest between reads must be 0 s or more, got {gather_s!r}")
@@ -161,6 +164,7 @@ class PortReader:
         self._clock = clock
         self._open_port = open_port
         self._session = session_clock
+        self._tap = tap  # a wire capture's recorder: ("rx" | "tx", bytes, monotonic time)
         self._stop = threading.Event()
         self._port: Any = None  # the open port, for stop() to cancel its read
         self._thread = threading.Thread(
@@ -322,9 +326,13 @@ class PortReader:
     def _send_outgoing(self, port: Any) -> None:
         outgoing = self.decoder.take_outgoing()
         if outgoing:
+            if self._tap is not None:
+                self._tap("tx", outgoing, self._clock())
             port.write(outgoing)
 
     def _hand_over(self, data: bytes, mono: float) -> None:
+        if self._tap is not None:
+            self._tap("rx", data, mono)
         frames = self.decoder.feed(data)
         self._deliver(
             Received(self.settings.role, frames, self.decoder.take_problems(), len(data), mono)
