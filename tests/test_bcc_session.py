@@ -189,3 +189,21 @@ def test_a_rack_frame_while_idle_that_carries_no_pump_is_counted_as_unasked() ->
     session.feed(BLOCK_2)  # the cycle ends: the session waits for its next poll
     session.feed(GNACK)
     assert session.counts["unasked"] == 1
+
+
+def test_an_answer_longer_than_the_poll_period_is_never_cut_off_by_the_next_poll() -> None:
+    """24 pumps at 9600 baud take some 27 s to answer: the next poll waits for the last block."""
+    session = associated(0.0)  # polled at 0.05, every 5 s
+    t = 1.0
+    for _ in range(12):  # a block a second, each acknowledged, well past the 5 s period
+        assert session.feed(BLOCK_1) == []
+        session.on_time(t)
+        assert session.next_due() is not None and session.next_due() <= t + 5.0
+        session.on_time(t + 0.2)
+        assert session.take_outgoing() == ACK
+        t += 1.0
+    (cycle,) = session.feed(BLOCK_2)
+    assert len(cycle) > 12
+    session.on_time(t)
+    assert session.take_outgoing().endswith(encode_frame("ComSystem", "MEM:GET"))  # at once
+    assert session.counts["no_answer"] == 0

@@ -82,7 +82,10 @@ class BccSession(Decoder[list[BccRecord]]):
         self._associate(now)
 
     def next_due(self) -> float | None:
-        due = [t for t in (self._answer_by, self._ack_at, self._poll_at) if t is not None]
+        # A poll falls due only between answers: a rack of 24 pumps at 9600 baud takes
+        # some 27 s to answer, far longer than the poll period, and must not be cut off.
+        poll_at = self._poll_at if self.step is Step.IDLE else None
+        due = [t for t in (self._answer_by, self._ack_at, poll_at) if t is not None]
         return min(due) if due else None
 
     def on_time(self, now: float) -> None:
@@ -101,8 +104,8 @@ class BccSession(Decoder[list[BccRecord]]):
                 "no_answer", f"no answer to {self.step.value} in {self._answer_timeout_s:g} s"
             )
             self._associate(now)
-        elif self._poll_at is not None and now >= self._poll_at:
-            self._poll(now)
+        elif self._poll_at is not None and now >= self._poll_at and self.step is Step.IDLE:
+            self._poll(now)  # late, if the last answer took longer than the period
 
     def _associate(self, now: float) -> None:
         self.step, self.bed_id = Step.ASSOCIATING, DEFAULT_BED_ID
