@@ -8,6 +8,11 @@ correctness rests on the published frames (tests/test_bcc_pumps.py).
 
 from __future__ import annotations
 
+import queue
+import socket
+import threading
+import time
+
 import pytest
 
 from devices.protocols.bcc_frames import ACK, NAK, parse_frame, parse_records, request, unstuff
@@ -15,6 +20,7 @@ from devices.protocols.bcc_pumps import BccPumpAdapter
 from devices.readings import PumpHeartbeat, PumpReport, PumpState
 from devices.simulation.bcc_rack import BccRack
 from devices.simulation.scenario import InfusionSpec, InfusionStep, PumpSpec
+from monitor.edge.serial_link import LinkEvent, LinkEventKind, PortReader, PortSettings, Received
 
 RUN, PAUSE = (
     InfusionStep(0.0, PumpState.RUNNING, 6.0, None),
@@ -120,3 +126,82 @@ def test_a_silent_pump_is_left_out_of_the_answer() -> None:
 def test_more_pumps_than_a_pillar_holds_are_refused() -> None:
     with pytest.raises(ValueError, match="24 pumps"):
         BccRack([NORAD] * 25)
+
+
+class TcpRack:
+    """A SpaceStation on TCP, as its Ethernet port serves BCC: one host at a time."""
+
+    def __init__(self, rack: BccRack) -> None:
+        self.rack, self._time = rack, time.monotonic
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.connections = 0
+        self.hang_up = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        started = self._time()
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            connection.settimeout(0.05)
+            with connection:
+                while not (self.stop.is_set() or self.hang_up.is_set()):
+                    try:
+                        data = connection.recv(4096)
+                    except TimeoutError:
+                        data = b""
+                    answer = self.rack.hear(self._time() - started, data)
+                    if answer:
+                        connection.sendall(answer)
+            self.hang_up.clear()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.server.close()
+
+
+def test_the_adapter_reads_a_rack_over_tcp_and_reconnects_after_the_rack_hangs_up() -> None:
+    """socket://host:4001 is how a SpaceStation on the unit's network is reached."""
+    import queue
+
+
+    tcp = TcpRack(BccRack([NORAD]))
+    inbox: queue.Queue = queue.Queue()
+    adapter = BccPumpAdapter(poll_s=0.5)
+    reader = PortReader(
+        PortSettings("rack", tcp.url, 9600), adapter, inbox.put, read_timeout_s=0.1,
+        backoff_s=(0.1, 0.5),
+    )  # fmt: skip
+
+    def next_report() -> PumpReport:
+        while True:
+            item = inbox.get(timeout=20)
+            if isinstance(item, Received):
+                reports = [f for f in item.frames if isinstance(f, PumpReport)]
+                if reports:
+                    return reports[0]
+
+    reader.start()
+    try:
+        first = next_report()
+        tcp.hang_up.set()  # the SpaceStation restarts, or the switch drops the link
+        kinds = []
+        while LinkEventKind.CONNECTED not in kinds:
+            item = inbox.get(timeout=20)
+            if isinstance(item, LinkEvent):
+                kinds.append(item.kind)
+        again = next_report()
+    finally:
+        reader.stop()
+        tcp.close()
+    assert (first.pump_id, first.drug_code, first.concentration) == ("1-1", "NORAD", 80.0)
+    assert LinkEventKind.DISCONNECTED in kinds and tcp.connections == 2
+    assert again.pump_id == "1-1"
