@@ -172,7 +172,6 @@ def test_the_adapter_reads_a_rack_over_tcp_and_reconnects_after_the_rack_hangs_u
     """socket://host:4001 is how a SpaceStation on the unit's network is reached."""
     import queue
 
-
     tcp = TcpRack(BccRack([NORAD]))
     inbox: queue.Queue = queue.Queue()
     adapter = BccPumpAdapter(poll_s=0.5)

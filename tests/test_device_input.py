@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
 
+from devices.protocols.bcc_pumps import BccPumpAdapter
 from devices.protocols.decoding import Problem
 from devices.protocols.pump import PumpLineDecoder
 from devices.protocols.transducer import BinaryTransducerDecoder
@@ -18,6 +20,7 @@ from devices.readings import (
     TransducerFrame,
     TransducerStatus,
 )
+from devices.simulation.virtual_ports import VirtualPort
 from monitor.configuration.drug_table import load_drug_table
 from monitor.edge.device_input import DeviceInput
 from monitor.edge.input_items import DeviceEvent, DeviceEventKind, PumpObservation
@@ -263,3 +266,28 @@ def test_a_port_that_gives_only_noise_is_silent_however_many_bytes_wait() -> Non
     assert bench.input.now(7.0) == pytest.approx(7.0, abs=0.6)
     lost = events(items, DeviceEventKind.COMM_LOST)
     assert "transducer" in [e.role for e in lost]
+
+
+def test_a_port_whose_device_ignores_its_session_is_lost_with_the_step_named() -> None:
+    """A B. Braun rack on a silent port: the loss names the request nobody answered."""
+    with VirtualPort("transducer") as transducer, VirtualPort("rack") as rack:
+        device_input = DeviceInput(
+            (PortSettings("transducer", transducer.path), BinaryTransducerDecoder()),
+            [(PortSettings("rack", rack.path, 9600), BccPumpAdapter(answer_timeout_s=0.3))],
+            sample_rate=250.0, drug_table=load_drug_table(), comm_loss_s=1.0,
+        )  # fmt: skip
+        device_input.start()
+        lost: list = []
+        try:
+            deadline = time.monotonic() + 20.0
+            while not lost and time.monotonic() < deadline:
+                lost = [
+                    i for i in device_input.poll(0.1)
+                    if isinstance(i, DeviceEvent) and i.kind is DeviceEventKind.COMM_LOST
+                    and i.role == "rack"
+                ]  # fmt: skip
+        finally:
+            device_input.stop()
+    (event,) = lost
+    assert "the device does not answer: no answer to ADMIN:ALIVE in 0.3 s" in event.message
+    assert event.detail["unanswered"] == "no answer to ADMIN:ALIVE in 0.3 s"

@@ -55,3 +55,16 @@ def test_a_port_lost_before_any_pump_was_heard_is_named_by_its_port() -> None:
     timeline += engine.advance(60.0)
     [(kind, message)] = pump_alarm(timeline)[:1]
     assert kind == "raised" and "No report from pump2:" in message
+
+
+def test_a_rack_that_never_answers_is_named_with_the_step_it_ignores() -> None:
+    """A device that must be asked: the alarm says which request goes unanswered."""
+    engine = ClinicalEngine(SETTINGS, FS, WEIGHT_KG)
+    timeline = engine.device_event(
+        event(11.0, DeviceEventKind.COMM_LOST, role="rack",
+              unanswered="no answer to ADMIN:ALIVE in 5 s")
+    )  # fmt: skip
+    timeline += engine.advance(60.0)
+    [(kind, message)] = pump_alarm(timeline)[:1]
+    assert kind == "raised" and "No report from rack:" in message
+    assert message.endswith("; rack: no answer to ADMIN:ALIVE in 5 s")

@@ -122,6 +122,7 @@ class ClinicalEngine:
         self._zeroing_ended_s = -math.inf
         self._no_pulse_since: float | None = None  # the core's no-pulse stretch, not zeroing
         self._lost_ports: set[str] = set()
+        self._unanswered: dict[str, str] = {}  # a lost port's device that ignores its requests
         self._silent_pumps: set[str] = set()
         self._pump_ports: dict[str, str] = {}  # pump id -> the port role it reports on
         self._transducer_role = "transducer"
@@ -205,6 +206,7 @@ class ClinicalEngine:
         """
         for role in removed:
             self._lost_ports.discard(role)
+            self._unanswered.pop(role, None)
             self.nee.port_heard(role)  # no longer awaited either
         for pump in pumps_gone:
             self._silent_pumps.discard(pump)
@@ -252,8 +254,11 @@ class ClinicalEngine:
         kind, role = event.kind, event.role
         if kind is DeviceEventKind.COMM_LOST:
             self._lost_ports.add(role)
+            if event.detail.get("unanswered"):
+                self._unanswered[role] = str(event.detail["unanswered"])
         elif kind is DeviceEventKind.COMM_RESTORED:
             self._lost_ports.discard(role)
+            self._unanswered.pop(role, None)
         elif kind is DeviceEventKind.PUMP_SILENT:
             self._pump_ports[event.detail["pump"]] = role
             self._silent_pumps.add(event.detail["pump"])
@@ -275,6 +280,13 @@ class ClinicalEngine:
         elif kind is DeviceEventKind.INPUT_OVERFLOW:
             self._incidents["input_overflow"].append((self.now_s, event.message))
         return out + self._evaluate()
+
+    def _unanswered_text(self, roles: Iterable[str]) -> str:
+        """"; rack: no answer to MEM:GET in 5 s" for each lost port whose device ignores its
+        requests: the step that fails says where to look (cable, baud, the device's mode)."""
+        return "".join(
+            f"; {role}: {self._unanswered[role]}" for role in roles if role in self._unanswered
+        )
 
     def _lost_pumps(self) -> list[tuple[str, list[str]]]:
         """Each pump port not heard from and its pumps, named one way however it was lost.
@@ -454,7 +466,11 @@ class ClinicalEngine:
                 {"level_mmhg": level},
             )
         if comm_lost:
-            hold("transducer_comm_lost", "No valid frame from the transducer: not monitored")
+            hold(
+                "transducer_comm_lost",
+                "No valid frame from the transducer: not monitored"
+                + self._unanswered_text([self._transducer_role]),
+            )
         specific = zeroing or fault or flat or comm_lost or obs.no_pulse
         if (
             est.map_mmhg is None
@@ -473,7 +489,8 @@ class ClinicalEngine:
             hold(
                 "pump_comm_lost",
                 f"No report from {', '.join(name for name, _ in lost)}: NEE unknown "
-                f"(last known {self._last_known_nee_text()})",
+                f"(last known {self._last_known_nee_text()})"
+                + self._unanswered_text(sorted(self._lost_ports - {self._transducer_role})),
                 {"pumps": [pump for _, pumps in lost for pump in pumps]},
             )
         for name, state in (

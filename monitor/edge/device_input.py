@@ -106,6 +106,7 @@ class _Link:
     last_frame_s: float = 0.0
     bytes_since_frame: int = 0
     lost: bool = False
+    unanswered: str = ""  # the session's last request the device left unanswered, since a frame
     problems: Counter[str] = field(default_factory=Counter)  # not yet summarised
     examples: dict[str, str] = field(default_factory=dict)
     last_summary_mono: float = -math.inf
@@ -338,6 +339,8 @@ class DeviceInput:
         link.counts["decode_problems"] += tally.problems.total()
         for kind, detail in tally.examples.items():
             link.examples.setdefault(kind, detail)
+        if "no_answer" in tally.examples:
+            link.unanswered = tally.examples["no_answer"]
 
     def _summaries(self, now_mono: float, now_s: float) -> list[DeviceEvent]:
         """One decode-error event per port with problems, at most every ``SUMMARY_INTERVAL_S``.
@@ -420,6 +423,7 @@ class DeviceInput:
         """Book-keeping for a valid frame; a restored link is an event."""
         link.last_frame_s = t_s
         link.bytes_since_frame = 0
+        link.unanswered = ""
         if not link.lost:
             return []
         link.lost = False
@@ -567,6 +571,10 @@ class DeviceInput:
                     if link.bytes_since_frame
                     else ""
                 )
+                detail: dict[str, object] = {"bytes_without_frame": link.bytes_since_frame}
+                if link.unanswered:  # a device that must be asked: say which step it ignores
+                    hint += f"; the device does not answer: {link.unanswered}"
+                    detail["unanswered"] = link.unanswered
                 events.append(
                     DeviceEvent(
                         now_s,
@@ -574,7 +582,7 @@ class DeviceInput:
                         DeviceEventKind.COMM_LOST,
                         f"{role} port {link.settings.url}: no valid frame for "
                         f"{now_s - link.last_frame_s:.0f} s{hint}",
-                        {"bytes_without_frame": link.bytes_since_frame},
+                        detail,
                     )
                 )
         for pump, (heard_s, role) in self._pumps_heard.items():

@@ -319,8 +319,15 @@ class PortReader:
         return min(self._read_timeout_s, max(SHORTEST_SESSION_WAIT_S, wait))
 
     def _keep_session(self, port: Any) -> None:
-        """Tell the decoder the time, then send what it queued: replies and requests due."""
+        """Tell the decoder the time, then send what it queued: replies and requests due.
+
+        What the time alone revealed (a request left unanswered) is handed over at
+        once: a device that has gone quiet sends no bytes to carry it.
+        """
         self.decoder.on_time(self._session.now())
+        problems = self.decoder.take_problems()
+        if problems:
+            self._deliver(Received(self.settings.role, [], problems, 0, self._clock()))
         self._send_outgoing(port)
 
     def _send_outgoing(self, port: Any) -> None:
