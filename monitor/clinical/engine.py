@@ -282,8 +282,8 @@ class ClinicalEngine:
         return out + self._evaluate()
 
     def _unanswered_text(self, roles: Iterable[str]) -> str:
-        """ "; rack: no answer to MEM:GET in 5 s" for each lost port whose device ignores its
-        requests: the step that fails says where to look (cable, baud, the device's mode)."""
+        """Each lost port whose device ignores its requests, with the step that fails, which
+        says where to look (cable, baud, the device's mode): '; rack: no answer to ...'."""
         return "".join(
             f"; {role}: {self._unanswered[role]}" for role in roles if role in self._unanswered
         )
