@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from devices.protocols.intellivue_frames import (
     GOOD_FCS,
     FrameError,
+    FrameReader,
     encode_frame,
     escape,
     fcs16,
@@ -107,3 +108,42 @@ def test_states_that_are_no_measurement_of_the_patient() -> None:
     assert MeasurementState.DEMO_DATA in NOT_A_MEASUREMENT
     assert MeasurementState.MSMT_STATE_IN_ALARM not in NOT_A_MEASUREMENT
     assert MeasurementState(0x8002) & NOT_A_MEASUREMENT  # invalid and in alarm
+
+
+WIRE = encode_frame(CAPTURED[5:-3])
+
+
+@given(st.lists(st.integers(1, 64), max_size=40))
+def test_however_reads_cut_the_stream_every_frame_comes_out_whole(cuts: list[int]) -> None:
+    stream, frames = WIRE * 3, []
+    reader = FrameReader()
+    at = 0
+    for cut in [*cuts, len(stream)]:
+        got, damage = reader.feed(stream[at : at + cut])
+        assert damage == []
+        frames += got
+        at += cut
+    assert [f.user_data for f in frames] == [CAPTURED[5:-3]] * 3
+
+
+def test_damage_costs_only_the_frame_it_hits_and_names_where_it_began() -> None:
+    flipped = bytearray(WIRE)
+    flipped[100] ^= 0x04
+    aborted = WIRE[:50] + b"\x7d\xc1"
+    stream = b"noise" + WIRE + bytes(flipped) + WIRE[:80] + aborted + WIRE
+    frames, damage = FrameReader().feed(stream)
+    assert len(frames) == 2
+    start = 5 + len(WIRE)
+    assert [(d.kind, d.offset) for d in damage] == [
+        ("garbage_bytes", 0),
+        ("bad_checksum", start),
+        ("truncated", start + len(WIRE)),  # cut short by the next BOF
+        ("aborted", start + len(WIRE) + 80),
+    ]
+
+
+@given(st.binary(max_size=400), st.binary(max_size=400))
+def test_garbage_around_a_frame_never_raises_and_the_frame_survives(before, after) -> None:
+    reader = FrameReader()
+    frames, _ = reader.feed(before.replace(b"\xc0", b"") + WIRE + after)
+    assert [f.user_data for f in frames][:1] == [CAPTURED[5:-3]]

@@ -117,3 +117,76 @@ def parse_body(body: bytes) -> Frame:
     if plain[0] != DATA_EXPORT:
         raise FrameError("bad_protocol", f"protocol id 0x{plain[0]:02x}, not Data Export (0x11)")
     return Frame(plain[0], plain[1], data)
+
+
+#: Longest escaped body believed: twice the largest message a monitor sends over RS-232
+#: (peers cite 1000 and 1456 bytes), and every byte escaped; beyond it is noise.
+MAX_BODY_BYTES = 2 * (HEADER_BYTES + 1456 + FCS_BYTES)
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A frame (or bytes) refused: the counter's name, and where in the stream it began."""
+
+    kind: str
+    offset: int
+    detail: str
+
+
+class FrameReader:
+    """Whole frames out of a byte stream, however the reads cut it; never raises.
+
+    Bytes outside BOF ... EOF are garbage. A BOF before the EOF ends the
+    frame it interrupts (cut short, as by a plugged cable), and ``7D C1``
+    aborts a frame as the sender means it; each refusal is returned with
+    the stream offset where its frame began, and costs only that frame.
+    """
+
+    def __init__(self) -> None:
+        self._body = bytearray()
+        self._in_frame = False
+        self._start = 0  # stream offset of the current frame's BOF
+        self._offset = 0  # stream offset of the next byte fed
+        self._garbage_from: int | None = None
+
+    def feed(self, data: bytes) -> tuple[list[Frame], list[Damage]]:
+        frames: list[Frame] = []
+        damage: list[Damage] = []
+        for byte in data:
+            offset, self._offset = self._offset, self._offset + 1
+            if byte == BOF:
+                self._end_garbage(offset, damage)
+                if self._in_frame:
+                    damage.append(Damage("truncated", self._start, "cut short by a BOF"))
+                self._in_frame, self._start = True, offset
+                self._body.clear()
+            elif not self._in_frame:
+                if self._garbage_from is None:
+                    self._garbage_from = offset
+            elif byte == EOF:
+                self._in_frame = False
+                self._finish(frames, damage)
+            elif len(self._body) >= MAX_BODY_BYTES:
+                damage.append(Damage("too_long", self._start, f"over {MAX_BODY_BYTES} bytes"))
+                self._in_frame = False
+                self._garbage_from = offset
+            else:
+                self._body.append(byte)
+        return frames, damage
+
+    def _finish(self, frames: list[Frame], damage: list[Damage]) -> None:
+        body = bytes(self._body)
+        self._body.clear()
+        if body.endswith(bytes((ESCAPE,))):
+            damage.append(Damage("aborted", self._start, "the sender aborted the frame"))
+            return
+        try:
+            frames.append(parse_body(body))
+        except FrameError as exc:
+            damage.append(Damage(exc.kind, self._start, str(exc)))
+
+    def _end_garbage(self, offset: int, damage: list[Damage]) -> None:
+        if self._garbage_from is not None:
+            n = offset - self._garbage_from
+            damage.append(Damage("garbage_bytes", self._garbage_from, f"{n} bytes outside a frame"))
+            self._garbage_from = None
