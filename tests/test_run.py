@@ -85,6 +85,14 @@ class SimulatedRun:
     db: Path
 
 
+def kill_leftovers(*processes: subprocess.Popen | None) -> None:
+    """Whatever of ``processes`` still runs is killed and reaped."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def run_on_simulator(
     tmp_path: Path, sim_protocol: str = "v2", config_lines: str = ""
 ) -> SimulatedRun:
@@ -127,10 +135,7 @@ def run_on_simulator(
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=30)
     finally:  # a failing test leaves no monitor or simulator behind
-        for process in (run, sim):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_leftovers(run, sim)
     assert run.returncode == 0, err
     return SimulatedRun(lines, out, err, tmp_path / "log" / DATABASE_NAME)
 
@@ -279,10 +284,7 @@ def simulated_bed(tmp_path: Path):
             )  # fmt: skip
             yield bed
         finally:  # a failing test leaves no monitor or simulator behind
-            for process in (bed.run, sim):
-                if process is not None and process.poll() is None:
-                    process.kill()
-                    process.wait()
+            kill_leftovers(bed.run, sim)
 
     return running()
 
@@ -465,10 +467,7 @@ def test_monitor_run_reads_a_rack_its_ports_device_table_names_and_reopens_it_al
         run.send_signal(signal.SIGTERM)
         out, err = run.communicate(timeout=30)
     finally:  # a failing test leaves no monitor or simulator behind
-        for process in (run, sim):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_leftovers(run, sim)
     assert run.returncode == 0, err
     connected = rows(db, "SELECT source, count(*) FROM events WHERE kind = 'connected' "
                          "GROUP BY source ORDER BY source")  # fmt: skip

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +146,30 @@ def monitor_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "monitor", *args]
 
 
+@contextmanager
+def simulated_rack(tmp_path: Path, links: Path) -> Iterator[Path]:
+    """``monitor sim`` playing MINI_NO_PULSE's pump as a B. Braun rack at 1x: the rack's path,
+    once it exists; the simulator ends with the block."""
+    scenario = tmp_path / "mini-no-pulse.toml"
+    scenario.write_text(MINI_NO_PULSE)
+    sim = subprocess.Popen(
+        monitor_command(
+            "sim", "--scenario", str(scenario), "--speed", "1", "--pump-protocol", "bcc",
+            "--link-dir", str(links), "--quiet",
+        ),
+        cwd=Path(__file__).parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30.0
+        while not (links / "rack").exists():
+            assert time.monotonic() < deadline and sim.poll() is None, sim.stderr
+            time.sleep(0.05)
+        yield links / "rack"
+    finally:
+        sim.terminate()
+        sim.communicate(timeout=30)
+
+
 def test_monitor_sim_and_monitor_listen_talk_through_device_files(tmp_path: Path) -> None:
     scenario = tmp_path / "mini-no-pulse.toml"
     scenario.write_text(MINI_NO_PULSE)
@@ -229,39 +255,19 @@ def test_sim_names_a_scenario_it_cannot_find(tmp_path: Path) -> None:
 
 def test_monitor_sim_plays_the_pumps_as_a_bcc_rack_that_a_reader_polls(tmp_path: Path) -> None:
     """The rack answers only when asked: the reader's session gets the scenario's pump from it."""
-    scenario = tmp_path / "mini-no-pulse.toml"
-    scenario.write_text(MINI_NO_PULSE)
-    links = tmp_path / "ports"
-    sim = subprocess.Popen(
-        monitor_command(
-            "sim", "--scenario", str(scenario), "--speed", "1", "--pump-protocol", "bcc",
-            "--link-dir", str(links), "--quiet",
-        ),
-        cwd=Path(__file__).parent,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
     inbox: queue.Queue = queue.Queue()
-    reader = None
-    try:
-        deadline = time.monotonic() + 30.0
-        while not (links / "rack").exists():
-            assert time.monotonic() < deadline and sim.poll() is None, sim.stderr
-            time.sleep(0.05)
+    with simulated_rack(tmp_path, tmp_path / "ports") as rack:
         adapter = BccPumpAdapter()
-        reader = PortReader(PortSettings("pump1", str(links / "rack"), 9600), adapter, inbox.put)
+        reader = PortReader(PortSettings("pump1", str(rack), 9600), adapter, inbox.put)
         reader.start()
-        reports: list = []
-        while not reports:
-            item = inbox.get(timeout=20.0)
-            if isinstance(item, Received):
-                reports += [f for f in item.frames if isinstance(f, PumpReport)]
-    finally:
-        if reader is not None:
+        try:
+            reports: list = []
+            while not reports:
+                item = inbox.get(timeout=20.0)
+                if isinstance(item, Received):
+                    reports += [f for f in item.frames if isinstance(f, PumpReport)]
+        finally:
             reader.stop()
-        sim.terminate()
-        sim.communicate(timeout=30)
     assert (reports[0].pump_id, reports[0].drug_code, reports[0].concentration) == (
         "1-1", "NORAD", 64.0,
     )  # fmt: skip
@@ -270,22 +276,9 @@ def test_monitor_sim_plays_the_pumps_as_a_bcc_rack_that_a_reader_polls(tmp_path:
 
 def test_monitor_listen_takes_each_device_as_a_ports_device_table_names_it(tmp_path: Path) -> None:
     """A transducer of our frames and a B. Braun rack on one bench, each with its protocol."""
-    scenario = tmp_path / "mini-no-pulse.toml"
-    scenario.write_text(MINI_NO_PULSE)
     links = tmp_path / "ports"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    sim = subprocess.Popen(
-        monitor_command(
-            "sim", "--scenario", str(scenario), "--speed", "1", "--pump-protocol", "bcc",
-            "--link-dir", str(links), "--quiet",
-        ),
-        cwd=Path(__file__).parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30.0
-        while not (links / "rack").exists():
-            assert time.monotonic() < deadline and sim.poll() is None, sim.stderr
-            time.sleep(0.05)
+    with simulated_rack(tmp_path, links):
         listen = subprocess.run(
             monitor_command(
                 "listen",
@@ -295,9 +288,6 @@ def test_monitor_listen_takes_each_device_as_a_ports_device_table_names_it(tmp_p
             ),
             cwd=Path(__file__).parent, capture_output=True, text=True, timeout=60, env=env,
         )  # fmt: skip
-    finally:
-        sim.terminate()
-        sim.communicate(timeout=30)
     assert listen.returncode == 0, listen.stderr
     assert f"rack         {links / 'rack'} at 9600 baud" in listen.stdout
     assert "pump_heard: pump 1-1" in listen.stdout
@@ -329,21 +319,8 @@ def test_a_capture_recorded_beside_a_rack_replays_at_a_desk_to_the_same_reports(
 ) -> None:
     """monitor record runs the rack's session and keeps both directions; monitor sim plays
     the rack's side back on its own timing, and a monitor reading it hears the same pump."""
-    scenario = tmp_path / "mini-no-pulse.toml"
-    scenario.write_text(MINI_NO_PULSE)
     links, capture_path = tmp_path / "bed", tmp_path / "bed7.cap"
-    sim = subprocess.Popen(
-        monitor_command(
-            "sim", "--scenario", str(scenario), "--speed", "1", "--pump-protocol", "bcc",
-            "--link-dir", str(links), "--quiet",
-        ),
-        cwd=Path(__file__).parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30.0
-        while not (links / "rack").exists():
-            assert time.monotonic() < deadline and sim.poll() is None, sim.stderr
-            time.sleep(0.05)
+    with simulated_rack(tmp_path, links):
         recorded = subprocess.run(
             monitor_command(
                 "record", "--port", f"{links / 'rack'}@9600", "--port", str(links / "transducer"),
@@ -352,9 +329,6 @@ def test_a_capture_recorded_beside_a_rack_replays_at_a_desk_to_the_same_reports(
             ),
             cwd=Path(__file__).parent, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-    finally:
-        sim.terminate()
-        sim.communicate(timeout=30)
     assert recorded.returncode == 0, recorded.stderr
     assert re.search(
         r"pump1 \(bcc, .*\): \d+ bytes received, \d+ sent, [3-9] frames", recorded.stdout
