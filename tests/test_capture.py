@@ -23,8 +23,7 @@ from devices.capture_file import (
     read_capture,
 )
 from devices.simulation.capture_replay import CapturePlayer
-from monitor.edge.capture import CaptureError as CaptureFileError
-from monitor.edge.capture import CaptureWriter
+from monitor.edge.capture import CaptureOpenError, CaptureWriter
 
 RACK = CapturedPort("rack", "/dev/ttyUSB1", 9600, "bcc", "pumps")
 TRANSDUCER = CapturedPort("transducer", "/dev/ttyUSB0", 115200, "binary", "transducer")
@@ -147,7 +146,7 @@ def test_a_failing_disk_stops_the_capture_and_says_so_never_the_reader(tmp_path:
 
 
 def test_a_capture_that_cannot_be_created_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(CaptureFileError, match=f"cannot write the capture {tmp_path}/no/bed7.cap"):
+    with pytest.raises(CaptureOpenError, match=f"cannot write the capture {tmp_path}/no/bed7.cap"):
         CaptureWriter(tmp_path / "no" / "bed7.cap", software="monitor test")
 
 

@@ -121,11 +121,11 @@ def open_capture(path: str | None) -> CaptureWriter | None:
     if path is None:
         return None
     from monitor.bedside.live import software_version
-    from monitor.edge.capture import CaptureError, CaptureWriter
+    from monitor.edge.capture import CaptureOpenError, CaptureWriter
 
     try:
         return CaptureWriter(path, software=software_version())
-    except CaptureError as exc:
+    except CaptureOpenError as exc:
         raise UsageError(str(exc)) from None
 
 

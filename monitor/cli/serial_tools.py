@@ -221,6 +221,7 @@ def recorded_ports(args: argparse.Namespace) -> list:
     import serial
 
     from devices.protocol_catalogue import CATALOGUE
+    from monitor.configuration.device_ports import no_line_rate
     from monitor.edge.recorder import PASSIVE, RecordedPort
 
     protocols = args.protocol or [PASSIVE]
@@ -243,7 +244,7 @@ def recorded_ports(args: argparse.Namespace) -> list:
             baud = facts.default_baud if facts is not None else 115200
         if baud not in serial.Serial.BAUDRATES:
             raise UsageError(f"--port {path}@{baud}: {baud} is not a standard baud rate")
-        if facts is not None and baud not in facts.bauds and not path.startswith("socket://"):
+        if facts is not None and baud not in facts.bauds and not no_line_rate(path):
             raise UsageError(
                 f"--port {path}@{baud}: {protocol} runs at "
                 + ", ".join(str(b) for b in facts.bauds)
@@ -254,13 +255,13 @@ def recorded_ports(args: argparse.Namespace) -> list:
 
 def cmd_record(args: argparse.Namespace) -> int:
     from monitor.bedside.live import software_version
-    from monitor.edge.capture import CaptureError, CaptureWriter
+    from monitor.edge.capture import CaptureOpenError, CaptureWriter
     from monitor.edge.recorder import record
 
     ports = recorded_ports(args)
     try:
         writer = CaptureWriter(args.out, software=software_version())
-    except CaptureError as exc:
+    except CaptureOpenError as exc:
         raise UsageError(str(exc)) from None
     stop = threading.Event()
     on_signals(stop)

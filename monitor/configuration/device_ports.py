@@ -171,7 +171,7 @@ def _device_entry(
     baud = entry.get("baud", facts.default_baud if facts else 0)
     if isinstance(baud, bool) or not isinstance(baud, int):
         problem("baud", f"must be a whole number of bits a second, got {baud!r}")
-    elif facts is not None and baud not in facts.bauds and not _no_line_rate(path):
+    elif facts is not None and baud not in facts.bauds and not no_line_rate(path):
         problem(
             "baud",
             f"{baud} is not a rate {protocol} runs at; one of "
@@ -204,14 +204,15 @@ def _next_pump_name(taken: list[str]) -> str:
     return f"pump{n}"
 
 
-def _no_line_rate(path: str) -> bool:
+def no_line_rate(path: str) -> bool:
+    """A path whose baud rate means nothing (a TCP socket carries bytes, not bits)."""
     return path.lower().startswith(_NO_LINE_RATE)
 
 
 def _line_rate_problem(port: DevicePort, rate_hz: float) -> str | None:
     """A transducer's baud rate must carry its samples: frames would back up, then drop."""
     facts = CATALOGUE.get(port.protocol)
-    if facts is None or not facts.bytes_per_sample or _no_line_rate(port.path):
+    if facts is None or not facts.bytes_per_sample or no_line_rate(port.path):
         return None
     slowest = facts.slowest_baud(rate_hz)
     if slowest is not None and port.baud >= slowest:

@@ -27,7 +27,7 @@ FLUSH_EVERY_S = 1.0
 Tap = Callable[[Direction, bytes, float], None]
 
 
-class CaptureError(OSError):
+class CaptureOpenError(OSError):
     """The capture file cannot be created; the message names it."""
 
 
@@ -55,7 +55,9 @@ class CaptureWriter:
             self._file.write(header_line({"started_utc": started, "software": software}) + "\n")
             self._file.flush()
         except OSError as exc:
-            raise CaptureError(f"cannot write the capture {path}: {exc.strerror or exc}") from None
+            raise CaptureOpenError(
+                f"cannot write the capture {path}: {exc.strerror or exc}"
+            ) from None
         self._flushed = self._started
 
     def tap(self, port: CapturedPort) -> Tap:
